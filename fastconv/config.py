@@ -1,0 +1,124 @@
+"""Runtime configuration of fastconv: threads, parallel on/off, fastmath, cache, dtype mode.
+
+Every Numba kernel of fastconv is compiled through :func:`kernel`, so these are the only
+switches; no decorator anywhere else hard-codes an option.
+
+Environment variables (read once, at import):
+
+``FASTCONV_NUM_THREADS``
+    Numba threads used by the parallel kernels (default: Numba's own default, the core count).
+``FASTCONV_PARALLEL``
+    ``1`` (default) runs the ``prange`` variants, ``0`` the serial ones.
+``FASTCONV_CACHE``
+    ``1`` (default) caches compiled kernels on disk (``__pycache__`` beside the sources, or
+    ``NUMBA_CACHE_DIR``), so a new process starts in about a second instead of ten.
+``FASTCONV_FASTMATH``
+    ``0`` (default). ``1`` lets LLVM reorder sums and drop NaN checks: faster, but the results
+    are then no longer bit-stable and NaN no longer propagates. Needs a new process.
+``FASTCONV_KEEP_DTYPE``
+    ``0`` (default): the book's rule, im2col-based layers compute and return float64.
+    ``1``: layers keep float32 end to end (the "float32 mode").
+"""
+import os
+import types
+
+import numba
+
+__all__ = ["kernel", "set_num_threads", "get_num_threads", "set_parallel", "parallel_enabled",
+           "set_keep_dtype", "keep_dtype", "CACHE", "FASTMATH"]
+
+
+def _env_flag(name, default):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+CACHE = _env_flag("FASTCONV_CACHE", True)
+FASTMATH = _env_flag("FASTCONV_FASTMATH", False)
+_state = {
+    "parallel": _env_flag("FASTCONV_PARALLEL", True),
+    "keep_dtype": _env_flag("FASTCONV_KEEP_DTYPE", False),
+}
+
+
+def set_num_threads(n):
+    """Set the number of Numba threads used by parallel kernels (1 .. NUMBA_NUM_THREADS)."""
+    n = int(n)
+    if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"threads must be in 1..{numba.config.NUMBA_NUM_THREADS}, got {n}")
+    numba.set_num_threads(n)
+
+
+def get_num_threads():
+    """Number of Numba threads parallel kernels use now."""
+    return numba.get_num_threads()
+
+
+def set_parallel(flag):
+    """Run the parallel (``True``) or serial (``False``) variant of every kernel."""
+    _state["parallel"] = bool(flag)
+
+
+def parallel_enabled():
+    """Whether kernels currently run their parallel variants."""
+    return _state["parallel"]
+
+
+def set_keep_dtype(flag):
+    """float32 mode on (``True``) or the book's float64 rule (``False``, default)."""
+    _state["keep_dtype"] = bool(flag)
+
+
+def keep_dtype():
+    """Whether layers keep float32 data in float32 (see module docstring)."""
+    return _state["keep_dtype"]
+
+
+def _renamed(func, suffix):
+    # Numba's on-disk cache is keyed by the function's qualified name, so the serial and the
+    # parallel variant of one Python function need distinct names or they would load each
+    # other's machine code.
+    clone = types.FunctionType(func.__code__, func.__globals__, func.__name__ + suffix,
+                               func.__defaults__, func.__closure__)
+    clone.__qualname__ = func.__qualname__ + suffix
+    clone.__module__ = func.__module__
+    clone.__doc__ = func.__doc__
+    return clone
+
+
+class _Kernel:
+    """Serial and parallel Numba variants of one Python loop function.
+
+    Calling it runs the variant chosen by :func:`set_parallel`; ``.serial`` and ``.parallel``
+    give direct access (tests and benchmarks compare them).
+    """
+
+    def __init__(self, func):
+        self.py_func = func
+        self.__name__ = func.__name__
+        self.__doc__ = func.__doc__
+        opts = dict(cache=CACHE, fastmath=FASTMATH, nogil=True)
+        self.serial = numba.njit(parallel=False, **opts)(_renamed(func, "__serial"))
+        self.parallel = numba.njit(parallel=True, **opts)(_renamed(func, "__parallel"))
+
+    def __call__(self, *args):
+        if _state["parallel"]:
+            return self.parallel(*args)
+        return self.serial(*args)
+
+
+def kernel(func):
+    """Decorator: compile ``func`` (loops written with ``numba.prange``) serial and parallel."""
+    return _Kernel(func)
+
+
+def helper(func):
+    """Decorator for small njit helpers called from kernels (inlined by LLVM, no prange)."""
+    return numba.njit(cache=CACHE, fastmath=FASTMATH, nogil=True)(func)
+
+
+_threads = os.environ.get("FASTCONV_NUM_THREADS")
+if _threads:
+    set_num_threads(_threads)

@@ -1,0 +1,60 @@
+"""Argument checks shared by the kernel wrappers.
+
+Every message names the function, the argument and the sizes, because the book's NumPy code
+fails deep inside a reshape (or silently broadcasts) on the same input.
+"""
+import operator
+
+import numpy as np
+
+
+def as_int(func, name, value, minimum):
+    """``value`` as a Python int >= ``minimum``; TypeError for non-integers."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {name} must be an integer, got {value!r}")
+    try:
+        ivalue = operator.index(value)
+    except TypeError:
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            ivalue = int(value)
+        else:
+            raise TypeError(f"{func}: {name} must be an integer, got {value!r}") from None
+    if ivalue < minimum:
+        raise ValueError(f"{func}: {name} must be >= {minimum}, got {ivalue}")
+    return ivalue
+
+
+def as_array(func, name, value, ndim=None):
+    """``value`` as a numeric ndarray (no copy when it already is one), with ``ndim`` checked."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{func}: {name} must be a real numeric array, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{func}: {name} must be {ndim}-D, got shape {arr.shape}")
+    return arr
+
+
+def window_args(func, filter_h, filter_w, stride, pad, names=("filter_h", "filter_w")):
+    """Checked (filter_h, filter_w, stride, pad)."""
+    return (as_int(func, names[0], filter_h, 1), as_int(func, names[1], filter_w, 1),
+            as_int(func, "stride", stride, 1), as_int(func, "pad", pad, 0))
+
+
+def out_size(func, H, W, filter_h, filter_w, stride, pad, names=("filter_h", "filter_w")):
+    """(out_h, out_w), floored as in the book and PyTorch; error if the filter does not fit."""
+    if filter_h > H + 2 * pad or filter_w > W + 2 * pad:
+        raise ValueError(
+            f"{func}: window {names[0]}x{names[1]} = {filter_h}x{filter_w} is larger than the "
+            f"padded input {H + 2 * pad}x{W + 2 * pad} (H x W = {H}x{W}, pad = {pad})")
+    return (H + 2 * pad - filter_h) // stride + 1, (W + 2 * pad - filter_w) // stride + 1
+
+
+def check_shape(func, name, arr, expected):
+    """ValueError unless ``arr.shape == expected``."""
+    if tuple(arr.shape) != tuple(expected):
+        raise ValueError(f"{func}: {name} must have shape {tuple(expected)}, got {arr.shape}")
+
+
+def contiguous(arr):
+    """C-contiguous view or copy: Numba compiles one fast C-layout version per dtype."""
+    return np.ascontiguousarray(arr)

@@ -1,0 +1,47 @@
+"""ReLU forward (output and mask in one pass) and backward (in place, as the book)."""
+import numpy as np
+from numba import prange
+
+from ..config import kernel
+from . import _checks as chk
+
+
+@kernel
+def _relu_forward(x, out, mask):
+    for i in prange(x.size):
+        v = x[i]
+        m = v <= 0
+        mask[i] = m
+        out[i] = 0 if m else v
+
+
+@kernel
+def _relu_backward(dout, mask):
+    for i in prange(dout.size):
+        if mask[i]:
+            dout[i] = 0
+
+
+def relu_forward(x):
+    """``(out, mask)`` with ``mask = x <= 0`` and ``out = x`` where not masked, else 0.
+
+    ``out`` has x's dtype and shape; NaN is not <= 0, so it passes through as in the book.
+    """
+    x = np.asarray(x)
+    out = np.empty(x.shape, dtype=x.dtype)
+    mask = np.empty(x.shape, dtype=np.bool_)
+    _relu_forward(chk.contiguous(x).reshape(-1), out.reshape(-1), mask.reshape(-1))
+    return out, mask
+
+
+def relu_backward(dout, mask):
+    """Zero ``dout`` where ``mask`` is True, in place (the book's ``dout[mask] = 0``); returns dout."""
+    if not isinstance(dout, np.ndarray):
+        raise TypeError(f"relu_backward: dout must be an ndarray, got {type(dout).__name__}")
+    mask = np.asarray(mask)
+    chk.check_shape("relu_backward", "dout", dout, mask.shape)
+    if dout.flags.c_contiguous and mask.flags.c_contiguous:
+        _relu_backward(dout.reshape(-1), mask.reshape(-1))
+    else:
+        dout[mask] = 0  # a strided view: NumPy writes through it correctly
+    return dout

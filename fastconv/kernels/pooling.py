@@ -1,0 +1,183 @@
+"""Max pooling (fused max + argmax) and average pooling, forward and backward.
+
+``arg_max`` uses the book's flat layout: entry ``((n*out_h + oh)*out_w + ow)*C + c`` holds the
+window position ``fh*pool_w + fw`` of the maximum; the first maximum wins on ties, and a NaN
+wins over numbers (the first NaN), exactly as ``np.argmax`` on the book's col rows.
+
+Padding (the book's Pooling crashes when pad > 0): as PyTorch, ``pad <= pool/2``; max pooling
+never picks a padded cell (it pads with -inf), average pooling counts padded cells as zeros
+(PyTorch's ``count_include_pad=True``).
+"""
+import numpy as np
+from numba import prange
+
+from ..config import kernel
+from . import _checks as chk
+
+
+@kernel
+def _maxpool_forward(x, PH, PW, stride, pad, out, arg_max):
+    N, C, H, W = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    for p in prange(N * C):
+        n = p // C
+        c = p % C
+        for oh in range(out_h):
+            for ow in range(out_w):
+                best = 0.0
+                k_best = -1
+                for fh in range(PH):
+                    ih = oh * stride + fh - pad
+                    if ih < 0 or ih >= H:
+                        continue
+                    for fw in range(PW):
+                        iw = ow * stride + fw - pad
+                        if iw < 0 or iw >= W:
+                            continue
+                        v = x[n, c, ih, iw]
+                        # strict '>' keeps the first maximum; NaN beats any number once
+                        if k_best < 0 or v > best or (v != v and best == best):
+                            best = v
+                            k_best = fh * PW + fw
+                out[n, c, oh, ow] = best
+                arg_max[((n * out_h + oh) * out_w + ow) * C + c] = k_best
+
+
+@kernel
+def _maxpool_backward(dout, arg_max, PH, PW, stride, pad, dx):
+    N, C, H, W = dx.shape
+    out_h, out_w = dout.shape[2], dout.shape[3]
+    for p in prange(N * C):
+        n = p // C
+        c = p % C
+        d = dx[n, c]
+        d[:, :] = 0
+        for oh in range(out_h):
+            for ow in range(out_w):
+                k = arg_max[((n * out_h + oh) * out_w + ow) * C + c]
+                ih = oh * stride + k // PW - pad
+                iw = ow * stride + k % PW - pad
+                if 0 <= ih < H and 0 <= iw < W:
+                    d[ih, iw] += dout[n, c, oh, ow]
+
+
+@kernel
+def _avgpool_forward(x, PH, PW, stride, pad, out):
+    N, C, H, W = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    scale = 1.0 / (PH * PW)
+    for p in prange(N * C):
+        n = p // C
+        c = p % C
+        for oh in range(out_h):
+            for ow in range(out_w):
+                s = 0.0
+                for fh in range(PH):
+                    ih = oh * stride + fh - pad
+                    if 0 <= ih < H:
+                        for fw in range(PW):
+                            iw = ow * stride + fw - pad
+                            if 0 <= iw < W:
+                                s += x[n, c, ih, iw]
+                out[n, c, oh, ow] = s * scale
+
+
+@kernel
+def _avgpool_backward(dout, PH, PW, stride, pad, dx):
+    N, C, H, W = dx.shape
+    out_h, out_w = dout.shape[2], dout.shape[3]
+    scale = 1.0 / (PH * PW)
+    for p in prange(N * C):
+        n = p // C
+        c = p % C
+        d = dx[n, c]
+        d[:, :] = 0
+        for oh in range(out_h):
+            for ow in range(out_w):
+                g = dout[n, c, oh, ow] * scale
+                for fh in range(PH):
+                    ih = oh * stride + fh - pad
+                    if 0 <= ih < H:
+                        for fw in range(PW):
+                            iw = ow * stride + fw - pad
+                            if 0 <= iw < W:
+                                d[ih, iw] += g
+
+
+def _check(func, x, pool_h, pool_w, stride, pad):
+    x = chk.as_array(func, "x", x, ndim=4)
+    PH, PW, stride, pad = chk.window_args(func, pool_h, pool_w, stride, pad,
+                                          names=("pool_h", "pool_w"))
+    if 2 * pad > PH or 2 * pad > PW:
+        raise ValueError(f"{func}: pad must be at most half the window (as in PyTorch), "
+                         f"got pad={pad} for a {PH}x{PW} window")
+    N, C, H, W = x.shape
+    out_h, out_w = chk.out_size(func, H, W, PH, PW, stride, pad, names=("pool_h", "pool_w"))
+    return x, PH, PW, stride, pad, (N, C, out_h, out_w)
+
+
+def _out_dtype(x, dtype):
+    if dtype is not None:
+        return np.dtype(dtype)
+    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+
+
+def maxpool_forward(x, pool_h, pool_w, stride=2, pad=0, dtype=None):
+    """Max pooling with argmax in one pass.
+
+    Returns
+    -------
+    out : ndarray (N, C, out_h, out_w) in ``dtype`` (default: x's float dtype)
+    arg_max : ndarray of intp, shape (N*out_h*out_w*C,), the book's layout (module docstring)
+    """
+    x, PH, PW, stride, pad, oshape = _check("maxpool_forward", x, pool_h, pool_w, stride, pad)
+    out = np.empty(oshape, dtype=_out_dtype(x, dtype))
+    arg_max = np.empty(out.size, dtype=np.intp)
+    _maxpool_forward(chk.contiguous(x), PH, PW, stride, pad, out, arg_max)
+    return out, arg_max
+
+
+def maxpool_backward(dout, arg_max, x_shape, pool_h, pool_w, stride=2, pad=0, dtype=None):
+    """Route each ``dout`` value to the input cell its window's maximum came from.
+
+    Overlapping windows (stride < pool) add up. Returns dx of shape ``x_shape``.
+    """
+    dummy = np.empty((0,) + tuple(x_shape)[1:]) if len(tuple(x_shape)) == 4 else None
+    if dummy is None:
+        raise ValueError(f"maxpool_backward: x_shape must be (N, C, H, W), got {x_shape}")
+    _, PH, PW, stride, pad, oshape = _check("maxpool_backward", dummy, pool_h, pool_w,
+                                            stride, pad)
+    oshape = (x_shape[0],) + oshape[1:]
+    dout = chk.as_array("maxpool_backward", "dout", dout)
+    chk.check_shape("maxpool_backward", "dout", dout, oshape)
+    arg_max = chk.as_array("maxpool_backward", "arg_max", arg_max)
+    if arg_max.size != dout.size:
+        raise ValueError(f"maxpool_backward: arg_max has {arg_max.size} entries but dout "
+                         f"{dout.shape} needs {dout.size}")
+    dx = np.empty(tuple(x_shape), dtype=_out_dtype(dout, dtype))
+    _maxpool_backward(chk.contiguous(dout), chk.contiguous(arg_max.reshape(-1)),
+                      PH, PW, stride, pad, dx)
+    return dx
+
+
+def avgpool_forward(x, pool_h, pool_w, stride=2, pad=0, dtype=None):
+    """Average pooling (padded cells count as zeros). Returns (N, C, out_h, out_w)."""
+    x, PH, PW, stride, pad, oshape = _check("avgpool_forward", x, pool_h, pool_w, stride, pad)
+    out = np.empty(oshape, dtype=_out_dtype(x, dtype))
+    _avgpool_forward(chk.contiguous(x), PH, PW, stride, pad, out)
+    return out
+
+
+def avgpool_backward(dout, x_shape, pool_h, pool_w, stride=2, pad=0, dtype=None):
+    """Spread each ``dout`` value evenly over its window. Returns dx of shape ``x_shape``."""
+    if len(tuple(x_shape)) != 4:
+        raise ValueError(f"avgpool_backward: x_shape must be (N, C, H, W), got {x_shape}")
+    dummy = np.empty((0,) + tuple(x_shape)[1:])
+    _, PH, PW, stride, pad, oshape = _check("avgpool_backward", dummy, pool_h, pool_w,
+                                            stride, pad)
+    oshape = (x_shape[0],) + oshape[1:]
+    dout = chk.as_array("avgpool_backward", "dout", dout)
+    chk.check_shape("avgpool_backward", "dout", dout, oshape)
+    dx = np.empty(tuple(x_shape), dtype=_out_dtype(dout, dtype))
+    _avgpool_backward(chk.contiguous(dout), PH, PW, stride, pad, dx)
+    return dx

@@ -1,0 +1,306 @@
+"""The book's ``common/layers.py``: same classes, constructors, attributes and numbers.
+
+Relu, Convolution, Pooling and AvgPooling call the Numba kernels of ``fastconv.kernels``;
+Affine, SoftmaxWithLoss, Dropout, BatchNormalization and Sigmoid are already one or two BLAS
+or NumPy calls and stay as in the book.
+
+dtype rule (the book's): im2col returns float64, so Convolution and Pooling return float64
+whatever the input. With :func:`fastconv.config.set_keep_dtype` (float32 mode) they keep
+float32 data and float32 parameters in float32.
+"""
+import numpy as np
+
+from . import config
+from .functions import cross_entropy_error, sigmoid, softmax
+from .kernels import activation, conv, pooling
+from .util import im2col
+
+__all__ = ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "Dropout", "BatchNormalization",
+           "Convolution", "Pooling", "AvgPooling"]
+
+
+def _compute_dtype(*arrays):
+    """float64 (the book's rule) unless float32 mode is on; then the arrays' result type."""
+    if not config.keep_dtype():
+        return np.dtype(np.float64)
+    return np.result_type(*[a.dtype for a in arrays], np.float32)
+
+
+class Relu:
+    """ReLU. ``mask`` is the book's boolean ``x <= 0``; ``backward`` writes into ``dout``."""
+
+    def __init__(self):
+        self.mask = None
+
+    def forward(self, x):
+        out, self.mask = activation.relu_forward(x)
+        return out
+
+    def backward(self, dout):
+        return activation.relu_backward(dout, self.mask)
+
+
+class Sigmoid:
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        out = sigmoid(x)
+        self.out = out
+        return out
+
+    def backward(self, dout):
+        return dout * (1.0 - self.out) * self.out
+
+
+class Affine:
+    """Fully connected layer ``x @ W + b``; 4-D input is flattened per sample, as the book."""
+
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        self.original_x_shape = x.shape
+        x = x.reshape(x.shape[0], -1)
+        if x.shape[1] != self.W.shape[0]:
+            raise ValueError(f"Affine.forward: x has {x.shape[1]} features per sample (shape "
+                             f"{self.original_x_shape}) but W has shape {self.W.shape}")
+        self.x = x
+        return np.dot(self.x, self.W) + self.b
+
+    def backward(self, dout):
+        expected = (self.x.shape[0], self.W.shape[1])
+        if dout.shape != expected:
+            raise ValueError(f"Affine.backward: dout must have shape {expected}, got "
+                             f"{dout.shape}")
+        dx = np.dot(dout, self.W.T)
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        return dx.reshape(*self.original_x_shape)
+
+
+class SoftmaxWithLoss:
+    def __init__(self):
+        self.loss = None
+        self.y = None  # softmax output
+        self.t = None  # labels: one-hot or indices
+
+    def forward(self, x, t):
+        self.t = t
+        self.y = softmax(x)
+        self.loss = cross_entropy_error(self.y, self.t)
+        return self.loss
+
+    def backward(self, dout=1):
+        batch_size = self.t.shape[0]
+        if self.t.size == self.y.size:  # one-hot labels
+            dx = (self.y - self.t) / batch_size
+        else:
+            dx = self.y.copy()
+            dx[np.arange(batch_size), self.t] -= 1
+            dx = dx / batch_size
+        return dx
+
+
+class Dropout:
+    """Dropout as the book: not inverted (test time scales by ``1 - dropout_ratio``), mask
+    drawn with ``np.random.rand`` so a seeded run follows the book's."""
+
+    def __init__(self, dropout_ratio=0.5):
+        self.dropout_ratio = dropout_ratio
+        self.mask = None
+
+    def forward(self, x, train_flg=True):
+        if train_flg:
+            self.mask = np.random.rand(*x.shape) > self.dropout_ratio
+            return x * self.mask
+        return x * (1.0 - self.dropout_ratio)
+
+    def backward(self, dout):
+        return dout * self.mask
+
+
+class BatchNormalization:
+    """Batch normalisation (http://arxiv.org/abs/1502.03167), per activation as the book:
+    4-D input is normalised over N for each of the C*H*W positions."""
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
+        self.gamma = gamma
+        self.beta = beta
+        self.momentum = momentum
+        self.input_shape = None  # 4-D for Conv layers, 2-D for Affine layers
+        # used at test time
+        self.running_mean = running_mean
+        self.running_var = running_var
+        # used in backward
+        self.batch_size = None
+        self.xc = None
+        self.xn = None
+        self.std = None
+        self.dgamma = None
+        self.dbeta = None
+
+    def forward(self, x, train_flg=True):
+        self.input_shape = x.shape
+        if x.ndim != 2:
+            x = x.reshape(x.shape[0], -1)
+        out = self.__forward(x, train_flg)
+        return out.reshape(*self.input_shape)
+
+    def __forward(self, x, train_flg):
+        if self.running_mean is None:
+            N, D = x.shape
+            self.running_mean = np.zeros(D)
+            self.running_var = np.zeros(D)
+        if train_flg:
+            mu = x.mean(axis=0)
+            xc = x - mu
+            var = np.mean(xc ** 2, axis=0)
+            std = np.sqrt(var + 10e-7)
+            xn = xc / std
+            self.batch_size = x.shape[0]
+            self.xc = xc
+            self.xn = xn
+            self.std = std
+            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu
+            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var
+        else:
+            xc = x - self.running_mean
+            xn = xc / ((np.sqrt(self.running_var + 10e-7)))
+        return self.gamma * xn + self.beta
+
+    def backward(self, dout):
+        if dout.ndim != 2:
+            dout = dout.reshape(dout.shape[0], -1)
+        dx = self.__backward(dout)
+        return dx.reshape(*self.input_shape)
+
+    def __backward(self, dout):
+        dbeta = dout.sum(axis=0)
+        dgamma = np.sum(self.xn * dout, axis=0)
+        dxn = self.gamma * dout
+        dxc = dxn / self.std
+        dstd = -np.sum((dxn * self.xc) / (self.std * self.std), axis=0)
+        dvar = 0.5 * dstd / self.std
+        dxc += (2.0 / self.batch_size) * self.xc * dvar
+        dmu = np.sum(dxc, axis=0)
+        dx = dxc - dmu / self.batch_size
+        self.dgamma = dgamma
+        self.dbeta = dbeta
+        return dx
+
+
+class Convolution:
+    """Convolution layer. ``W`` (FN, C, FH, FW), ``b`` (FN,).
+
+    Per shape it runs either direct Numba loops (few input channels, e.g. the first layer of
+    SimpleConvNet) or unfold + BLAS GEMM (the rest); see ``kernels.conv.prefer_direct``.
+    ``col`` and ``col_W`` are the book's matrices, built on demand when read: fastconv does not
+    keep the (N*out_h*out_w, C*FH*FW) float64 matrix between forward and backward.
+    """
+
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W = W
+        self.b = b
+        self.stride = stride
+        self.pad = pad
+        # kept for backward
+        self.x = None
+        self._col = None  # unfold layout, GEMM path only
+        self._direct = None
+        # gradients
+        self.dW = None
+        self.db = None
+
+    @property
+    def col(self):
+        """The book's im2col matrix of the last forward input (computed when read)."""
+        if self.x is None:
+            return None
+        FN, C, FH, FW = self.W.shape
+        return im2col(self.x, FH, FW, self.stride, self.pad)
+
+    @property
+    def col_W(self):
+        """The book's ``W.reshape(FN, -1).T``."""
+        return self.W.reshape(self.W.shape[0], -1).T
+
+    def forward(self, x):
+        dt = _compute_dtype(x, self.W)
+        self._direct = conv.prefer_direct(np.shape(x), self.W.shape, self.stride)
+        if self._direct:
+            out = conv.conv_forward_direct(x, self.W, self.b, self.stride, self.pad, dtype=dt)
+            self._col = None
+        else:
+            out, self._col = conv.conv_forward_gemm(x, self.W, self.b, self.stride, self.pad,
+                                                    dtype=dt)
+        self.x = x
+        return out
+
+    def backward(self, dout):
+        if self._direct:
+            dx, dW, db = conv.conv_backward_direct(dout, self.x, self.W, self.stride, self.pad,
+                                                   dtype=self._col_dtype())
+        else:
+            dx, dW, db = conv.conv_backward_gemm(dout, self._col, self.x.shape, self.W,
+                                                 self.stride, self.pad)
+        self.dW = dW
+        # the book's db is np.sum(dout): dout's dtype
+        self.db = db.astype(np.result_type(dout.dtype, np.float32), copy=False)
+        return dx
+
+    def _col_dtype(self):
+        return _compute_dtype(self.x, self.W)
+
+
+class _PoolingBase:
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+
+    def _dtype(self, x):
+        return _compute_dtype(np.asarray(x))
+
+
+class Pooling(_PoolingBase):
+    """Max pooling. ``arg_max`` has the book's flat (n, oh, ow, c) layout (see
+    ``kernels.pooling``). pad > 0 (which crashes in the book) follows PyTorch: pad <= pool/2,
+    padded cells never win."""
+
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        super().__init__(pool_h, pool_w, stride, pad)
+        self.arg_max = None
+
+    def forward(self, x):
+        out, self.arg_max = pooling.maxpool_forward(x, self.pool_h, self.pool_w, self.stride,
+                                                    self.pad, dtype=self._dtype(x))
+        self.x = x
+        return out
+
+    def backward(self, dout):
+        return pooling.maxpool_backward(dout, self.arg_max, self.x.shape, self.pool_h,
+                                        self.pool_w, self.stride, self.pad,
+                                        dtype=self._dtype(dout))
+
+
+class AvgPooling(_PoolingBase):
+    """Average pooling (not in the book; the seed framework's AveragePooling2D), same
+    signature as :class:`Pooling`. Padded cells count as zeros."""
+
+    def forward(self, x):
+        out = pooling.avgpool_forward(x, self.pool_h, self.pool_w, self.stride, self.pad,
+                                      dtype=self._dtype(x))
+        self.x = x
+        return out
+
+    def backward(self, dout):
+        return pooling.avgpool_backward(dout, self.x.shape, self.pool_h, self.pool_w,
+                                        self.stride, self.pad, dtype=self._dtype(dout))

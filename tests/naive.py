@@ -1,0 +1,240 @@
+"""Readable twins of every kernel and layer: the book's NumPy algorithms and plain loops.
+
+These are the independent references of the parity tests, and the baselines of bench/.
+``book_*`` follow the book's ``common/util.py`` / ``common/layers.py`` line by line;
+``loop_*`` are plain Python loops over every index (slow: small shapes only).
+"""
+import numpy as np
+
+
+# --------------------------------------------------------------------- the book's NumPy ----
+def book_im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    N, C, H, W = input_data.shape
+    out_h = (H + 2 * pad - filter_h) // stride + 1
+    out_w = (W + 2 * pad - filter_w) // stride + 1
+    img = np.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
+    col = np.zeros((N, C, filter_h, filter_w, out_h, out_w))
+    for y in range(filter_h):
+        y_max = y + stride * out_h
+        for x in range(filter_w):
+            x_max = x + stride * out_w
+            col[:, :, y, x, :, :] = img[:, :, y:y_max:stride, x:x_max:stride]
+    return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * out_h * out_w, -1)
+
+
+def book_col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    N, C, H, W = input_shape
+    out_h = (H + 2 * pad - filter_h) // stride + 1
+    out_w = (W + 2 * pad - filter_w) // stride + 1
+    col = col.reshape(N, out_h, out_w, C, filter_h, filter_w).transpose(0, 3, 4, 5, 1, 2)
+    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1))
+    for y in range(filter_h):
+        y_max = y + stride * out_h
+        for x in range(filter_w):
+            x_max = x + stride * out_w
+            img[:, :, y:y_max:stride, x:x_max:stride] += col[:, :, y, x, :, :]
+    return img[:, :, pad:H + pad, pad:W + pad]
+
+
+def book_conv_forward(x, W, b, stride=1, pad=0):
+    """Returns (out, col, col_W) as the book's Convolution.forward computes them."""
+    FN, C, FH, FW = W.shape
+    N, C, H, Wd = x.shape
+    out_h = 1 + int((H + 2 * pad - FH) / stride)
+    out_w = 1 + int((Wd + 2 * pad - FW) / stride)
+    col = book_im2col(x, FH, FW, stride, pad)
+    col_W = W.reshape(FN, -1).T
+    out = np.dot(col, col_W) + b
+    return out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2), col, col_W
+
+
+def book_conv_backward(dout, x, W, col, col_W, stride=1, pad=0):
+    """Returns (dx, dW, db) as the book's Convolution.backward."""
+    FN, C, FH, FW = W.shape
+    dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+    db = np.sum(dout, axis=0)
+    dW = np.dot(col.T, dout).transpose(1, 0).reshape(FN, C, FH, FW)
+    dcol = np.dot(dout, col_W.T)
+    return book_col2im(dcol, x.shape, FH, FW, stride, pad), dW, db
+
+
+def book_pool_forward(x, pool_h, pool_w, stride=2, pad=0):
+    """Returns (out, arg_max) as the book's Pooling.forward (pad must be 0: the book's
+    out_h ignores pad)."""
+    N, C, H, W = x.shape
+    out_h = int(1 + (H - pool_h) / stride)
+    out_w = int(1 + (W - pool_w) / stride)
+    col = book_im2col(x, pool_h, pool_w, stride, pad).reshape(-1, pool_h * pool_w)
+    arg_max = np.argmax(col, axis=1)
+    out = np.max(col, axis=1).reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
+    return out, arg_max
+
+
+def book_pool_backward(dout, arg_max, x_shape, pool_h, pool_w, stride=2, pad=0):
+    dout = dout.transpose(0, 2, 3, 1)
+    pool_size = pool_h * pool_w
+    dmax = np.zeros((dout.size, pool_size))
+    dmax[np.arange(arg_max.size), arg_max.flatten()] = dout.flatten()
+    dmax = dmax.reshape(dout.shape + (pool_size,))
+    dcol = dmax.reshape(dmax.shape[0] * dmax.shape[1] * dmax.shape[2], -1)
+    return book_col2im(dcol, x_shape, pool_h, pool_w, stride, pad)
+
+
+def book_relu_forward(x):
+    mask = x <= 0
+    out = x.copy()
+    out[mask] = 0
+    return out, mask
+
+
+def book_relu_backward(dout, mask):
+    dout[mask] = 0
+    return dout
+
+
+# ------------------------------------------------------------------------- plain loops ----
+def _out(H, W, FH, FW, stride, pad):
+    return (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
+
+
+def loop_conv_forward(x, W, b, stride=1, pad=0):
+    N, C, H, Wd = x.shape
+    FN, _, FH, FW = W.shape
+    out_h, out_w = _out(H, Wd, FH, FW, stride, pad)
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+    out = np.zeros((N, FN, out_h, out_w))
+    for n in range(N):
+        for f in range(FN):
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    s = 0.0
+                    for c in range(C):
+                        for fh in range(FH):
+                            for fw in range(FW):
+                                s += W[f, c, fh, fw] * xp[n, c, oh * stride + fh, ow * stride + fw]
+                    out[n, f, oh, ow] = s + b[f]
+    return out
+
+
+def loop_conv_backward(dout, x, W, stride=1, pad=0):
+    N, C, H, Wd = x.shape
+    FN, _, FH, FW = W.shape
+    out_h, out_w = dout.shape[2:]
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+    dxp = np.zeros_like(xp)
+    dW = np.zeros(W.shape)
+    db = np.zeros(FN)
+    for n in range(N):
+        for f in range(FN):
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    g = dout[n, f, oh, ow]
+                    db[f] += g
+                    for c in range(C):
+                        for fh in range(FH):
+                            for fw in range(FW):
+                                ih, iw = oh * stride + fh, ow * stride + fw
+                                dW[f, c, fh, fw] += g * xp[n, c, ih, iw]
+                                dxp[n, c, ih, iw] += g * W[f, c, fh, fw]
+    return dxp[:, :, pad:pad + H, pad:pad + Wd], dW, db
+
+
+def _windows(H, W, PH, PW, stride, pad, oh, ow):
+    for fh in range(PH):
+        for fw in range(PW):
+            ih, iw = oh * stride + fh - pad, ow * stride + fw - pad
+            yield fh * PW + fw, ih, iw, (0 <= ih < H and 0 <= iw < W)
+
+
+def loop_maxpool_forward(x, PH, PW, stride=2, pad=0):
+    """Max over the real cells of each window (padding never wins), first maximum on ties,
+    first NaN if any; arg_max in the book's (n, oh, ow, c) order."""
+    N, C, H, W = x.shape
+    out_h, out_w = _out(H, W, PH, PW, stride, pad)
+    out = np.zeros((N, C, out_h, out_w))
+    arg_max = np.zeros(N * out_h * out_w * C, dtype=np.intp)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    vals = [(k, float(x[n, c, ih, iw]))
+                            for k, ih, iw, ok in _windows(H, W, PH, PW, stride, pad, oh, ow) if ok]
+                    nans = [k for k, v in vals if np.isnan(v)]
+                    if nans:
+                        k_best, best = nans[0], np.nan
+                    else:
+                        best = max(v for _, v in vals)
+                        k_best = next(k for k, v in vals if v == best)
+                    out[n, c, oh, ow] = best
+                    arg_max[((n * out_h + oh) * out_w + ow) * C + c] = k_best
+    return out, arg_max
+
+
+def loop_maxpool_backward(dout, arg_max, x_shape, PH, PW, stride=2, pad=0):
+    N, C, H, W = x_shape
+    out_h, out_w = dout.shape[2:]
+    dx = np.zeros(x_shape)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    k = arg_max[((n * out_h + oh) * out_w + ow) * C + c]
+                    ih, iw = oh * stride + k // PW - pad, ow * stride + k % PW - pad
+                    dx[n, c, ih, iw] += dout[n, c, oh, ow]
+    return dx
+
+
+def loop_avgpool_forward(x, PH, PW, stride=2, pad=0):
+    N, C, H, W = x.shape
+    out_h, out_w = _out(H, W, PH, PW, stride, pad)
+    out = np.zeros((N, C, out_h, out_w))
+    for n in range(N):
+        for c in range(C):
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    s = sum(float(x[n, c, ih, iw])
+                            for _, ih, iw, ok in _windows(H, W, PH, PW, stride, pad, oh, ow) if ok)
+                    out[n, c, oh, ow] = s / (PH * PW)
+    return out
+
+
+def loop_avgpool_backward(dout, x_shape, PH, PW, stride=2, pad=0):
+    N, C, H, W = x_shape
+    out_h, out_w = dout.shape[2:]
+    dx = np.zeros(x_shape)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    for _, ih, iw, ok in _windows(H, W, PH, PW, stride, pad, oh, ow):
+                        if ok:
+                            dx[n, c, ih, iw] += dout[n, c, oh, ow] / (PH * PW)
+    return dx
+
+
+def loop_im2col(x, FH, FW, stride=1, pad=0):
+    N, C, H, W = x.shape
+    out_h, out_w = _out(H, W, FH, FW, stride, pad)
+    col = np.zeros((N * out_h * out_w, C * FH * FW))
+    for n in range(N):
+        for oh in range(out_h):
+            for ow in range(out_w):
+                for c in range(C):
+                    for k, ih, iw, ok in _windows(H, W, FH, FW, stride, pad, oh, ow):
+                        if ok:
+                            col[(n * out_h + oh) * out_w + ow, c * FH * FW + k] = x[n, c, ih, iw]
+    return col
+
+
+def loop_col2im(col, x_shape, FH, FW, stride=1, pad=0):
+    N, C, H, W = x_shape
+    out_h, out_w = _out(H, W, FH, FW, stride, pad)
+    img = np.zeros(x_shape)
+    for n in range(N):
+        for oh in range(out_h):
+            for ow in range(out_w):
+                for c in range(C):
+                    for k, ih, iw, ok in _windows(H, W, FH, FW, stride, pad, oh, ow):
+                        if ok:
+                            img[n, c, ih, iw] += col[(n * out_h + oh) * out_w + ow, c * FH * FW + k]
+    return img
