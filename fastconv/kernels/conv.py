@@ -6,96 +6,144 @@ of the summation order. Which one is faster depends on the shape: see :func:`pre
 import numpy as np
 from numba import prange
 
-from ..config import kernel
+from ..config import helper, kernel
 from . import _checks as chk
 from ._index import valid_range
 from .im2col import _fold, _unfold
 
 
-@kernel
-def _conv_forward(x, W, b, stride, pad, out):
-    N, C, H, Wd = x.shape
-    FN, _, FH, FW = W.shape
-    out_h, out_w = out.shape[2], out.shape[3]
-    for p in prange(N * FN):
-        n = p // FN
-        f = p % FN
-        o = out[n, f]
-        o[:, :] = 0
-        for c in range(C):
-            for fh in range(FH):
-                oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
-                for fw in range(FW):
-                    ow_lo, ow_hi = valid_range(fw, pad, stride, Wd, out_w)
-                    w = W[f, c, fh, fw]
-                    for oh in range(oh_lo, oh_hi):
-                        xrow = x[n, c, oh * stride + fh - pad]
-                        orow = o[oh]
-                        if stride == 1:
-                            # unit stride: contiguous, so LLVM vectorises this loop
-                            for ow in range(ow_lo, ow_hi):
-                                orow[ow] += w * xrow[ow + fw - pad]
-                        else:
-                            for ow in range(ow_lo, ow_hi):
-                                orow[ow] += w * xrow[ow * stride + fw - pad]
-        o[:, :] += b[f]
-
-
-@kernel
-def _conv_backward(dout, x, W, stride, pad, dx, dW, db):
-    N, C, H, Wd = x.shape
-    FN, _, FH, FW = W.shape
-    out_h, out_w = dout.shape[2], dout.shape[3]
-    # db and dW: one filter (f, c) per iteration, samples summed in order n = 0..N-1.
-    for f in prange(FN):
-        s = 0.0
-        for n in range(N):
-            for oh in range(out_h):
-                for ow in range(out_w):
-                    s += dout[n, f, oh, ow]
-        db[f] = s
-    for p in prange(FN * C):
-        f = p // C
-        c = p % C
+@helper
+def _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col):
+    """col[(c*FH + fh)*FW + fw, oh*out_w + ow] for sample n (zeros on the padding)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    for c in range(C):
         for fh in range(FH):
             oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
             for fw in range(FW):
-                ow_lo, ow_hi = valid_range(fw, pad, stride, Wd, out_w)
-                s = 0.0
-                for n in range(N):
-                    for oh in range(oh_lo, oh_hi):
-                        xrow = x[n, c, oh * stride + fh - pad]
-                        drow = dout[n, f, oh]
-                        for ow in range(ow_lo, ow_hi):
-                            s += drow[ow] * xrow[ow * stride + fw - pad]
-                dW[f, c, fh, fw] = s
-    # dx: one (n, c) plane per iteration (a scatter that no other iteration touches).
-    for p in prange(N * C):
-        n = p // C
-        c = p % C
-        d = dx[n, c]
-        d[:, :] = 0
-        for f in range(FN):
-            for fh in range(FH):
-                oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
-                for fw in range(FW):
-                    ow_lo, ow_hi = valid_range(fw, pad, stride, Wd, out_w)
-                    w = W[f, c, fh, fw]
-                    for oh in range(oh_lo, oh_hi):
-                        drow = d[oh * stride + fh - pad]
-                        grow = dout[n, f, oh]
-                        for ow in range(ow_lo, ow_hi):
-                            drow[ow * stride + fw - pad] += w * grow[ow]
+                ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
+                dst = col[(c * FH + fh) * FW + fw]
+                dst[:] = 0
+                for oh in range(oh_lo, oh_hi):
+                    xrow = x[n, c, oh * stride + fh - pad]
+                    for ow in range(ow_lo, ow_hi):
+                        dst[oh * out_w + ow] = xrow[ow * stride + fw - pad]
 
 
 @kernel
-def _bias_add(out, b):
-    N, FN = out.shape[0], out.shape[1]
-    for p in prange(N * FN):
-        bf = b[p % FN]
-        o = out[p // FN, p % FN]
-        for i in range(o.shape[0]):
-            o[i] += bf
+def _conv_forward(x, W2, b, FH, FW, stride, pad, out):
+    # One sample per iteration: its (K, P) col block stays in cache (K = C*FH*FW is small on
+    # this path), then out[n, f] = sum_k W2[f, k] * col[k] as contiguous P-long axpy loops.
+    N, FN, out_h, out_w = out.shape
+    K = W2.shape[1]
+    P = out_h * out_w
+    for n in prange(N):
+        col = np.empty((K, P), dtype=out.dtype)
+        _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
+        for f in range(FN):
+            o = out[n, f].reshape(P)
+            o[:] = 0
+            for k in range(K):
+                w = W2[f, k]
+                ck = col[k]
+                for p in range(P):
+                    o[p] += w * ck[p]
+            bf = b[f]
+            for p in range(P):
+                o[p] += bf
+
+
+@kernel
+def _conv_backward(dout, x, W2, FH, FW, stride, pad, dx, dW2, db):
+    # Per sample: dW and db partials into (N, ...) buffers, dx through a (K, P) dcol block
+    # folded onto this sample's planes only. The partials are then summed over n in a fixed
+    # order, so the result does not depend on the thread count.
+    N, FN, out_h, out_w = dout.shape
+    H, W = x.shape[2], x.shape[3]
+    K = W2.shape[1]
+    P = out_h * out_w
+    dW_n = np.empty((N, FN, K), dtype=dW2.dtype)
+    db_n = np.empty((N, FN), dtype=db.dtype)
+    for n in prange(N):
+        col = np.empty((K, P), dtype=dW2.dtype)
+        _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
+        colT = col.T.copy()
+        d = dout[n].reshape(FN, P)
+        for f in range(FN):
+            acc = dW_n[n, f]
+            acc[:] = 0
+            s = 0.0
+            for p in range(P):
+                g = d[f, p]
+                s += g
+                row = colT[p]
+                for k in range(K):
+                    acc[k] += g * row[k]
+            db_n[n, f] = s
+        dcol = np.zeros((K, P), dtype=dx.dtype)
+        for k in range(K):
+            dk = dcol[k]
+            for f in range(FN):
+                w = W2[f, k]
+                df = d[f]
+                for p in range(P):
+                    dk[p] += w * df[p]
+        C = dx.shape[1]
+        for c in range(C):
+            plane = dx[n, c]
+            plane[:, :] = 0
+            for fh in range(FH):
+                oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
+                for fw in range(FW):
+                    ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
+                    src = dcol[(c * FH + fh) * FW + fw]
+                    for oh in range(oh_lo, oh_hi):
+                        drow = plane[oh * stride + fh - pad]
+                        for ow in range(ow_lo, ow_hi):
+                            drow[ow * stride + fw - pad] += src[oh * out_w + ow]
+    for q in prange(FN * K):
+        f = q // K
+        k = q % K
+        s = 0.0
+        for n in range(N):
+            s += dW_n[n, f, k]
+        dW2[f, k] = s
+    for f in prange(FN):
+        s = 0.0
+        for n in range(N):
+            s += db_n[n, f]
+        db[f] = s
+
+
+@kernel
+def _from_filter_major(out_t, b, out):
+    # out[n, f] = out_t[f, n-th block] + b[f]: the GEMM's (FN, N*P) result back to NCHW
+    N, FN, out_h, out_w = out.shape
+    P = out_h * out_w
+    for q in prange(N * FN):
+        n = q // FN
+        f = q % FN
+        src = out_t[f, n * P:(n + 1) * P]
+        dst = out[n, f].reshape(P)
+        bf = b[f]
+        for i in range(P):
+            dst[i] = src[i] + bf
+
+
+@kernel
+def _to_filter_major(dout, d_t, db):
+    # d_t[f, n-th block] = dout[n, f]; db[f] summed in the fixed order n, oh, ow
+    N, FN, out_h, out_w = dout.shape
+    P = out_h * out_w
+    for f in prange(FN):
+        s = 0.0
+        for n in range(N):
+            src = dout[n, f].reshape(P)
+            dst = d_t[f, n * P:(n + 1) * P]
+            for i in range(P):
+                v = src[i]
+                dst[i] = v
+                s += v
+        db[f] = s
 
 
 def _check(func, x, W, stride, pad):
@@ -134,14 +182,17 @@ def prefer_direct(x_shape, W_shape, stride=1):
 
 
 def conv_forward_direct(x, W, b, stride=1, pad=0, dtype=None):
-    """Direct convolution: ``out[n, f] = sum_c,fh,fw W[f,c,fh,fw] * x_pad[n,c,..] + b[f]``.
+    """Convolution in Numba loops, one sample at a time, without a batch-sized col matrix:
+    ``out[n, f] = sum_c,fh,fw W[f,c,fh,fw] * x_pad[n,c,..] + b[f]``.
 
     Returns an (N, FN, out_h, out_w) array in ``dtype`` (default: result type of x and W).
     """
     x, W, stride, pad, oshape = _check("conv_forward", x, W, stride, pad)
     b = _check_bias("conv_forward", b, W.shape[0])
     out = np.empty(oshape, dtype=_result_dtype(x, W, dtype))
-    _conv_forward(chk.contiguous(x), chk.contiguous(W), b, stride, pad, out)
+    FN, _, FH, FW = W.shape
+    W2 = chk.contiguous(W.reshape(FN, -1).astype(out.dtype, copy=False))
+    _conv_forward(chk.contiguous(x), W2, b, FH, FW, stride, pad, out)
     return out
 
 
@@ -154,26 +205,29 @@ def conv_backward_direct(dout, x, W, stride=1, pad=0, dtype=None):
     dx = np.empty(x.shape, dtype=dt)
     dW = np.empty(W.shape, dtype=dt)
     db = np.empty(W.shape[0], dtype=dt)
-    _conv_backward(chk.contiguous(dout), chk.contiguous(x), chk.contiguous(W), stride, pad,
-                   dx, dW, db)
+    FN, _, FH, FW = W.shape
+    W2 = chk.contiguous(W.reshape(FN, -1).astype(dt, copy=False))
+    _conv_backward(chk.contiguous(dout), chk.contiguous(x), W2, FH, FW, stride, pad,
+                   dx, dW.reshape(FN, -1), db)
     return dx, dW, db
 
 
 def conv_forward_gemm(x, W, b, stride=1, pad=0, dtype=None):
-    """Convolution as unfold + one BLAS GEMM per sample; returns ``(out, col)``.
+    """Convolution as unfold + one BLAS GEMM for the whole batch; returns ``(out, col)``.
 
-    ``col`` (N, C*FH*FW, out_h*out_w) is what :func:`conv_backward_gemm` needs for dW.
+    ``col`` (C*FH*FW, N*out_h*out_w) is what :func:`conv_backward_gemm` needs for dW.
     """
     x, W, stride, pad, oshape = _check("conv_forward", x, W, stride, pad)
     b = _check_bias("conv_forward", b, W.shape[0])
     dt = _result_dtype(x, W, dtype)
     N, FN, out_h, out_w = oshape
     FC, FH, FW = W.shape[1:]
-    col = np.empty((N, FC * FH * FW, out_h * out_w), dtype=dt)
+    col = np.empty((FC * FH * FW, N * out_h * out_w), dtype=dt)
     _unfold(chk.contiguous(x), FH, FW, stride, pad, col)
-    out = np.matmul(W.reshape(FN, -1).astype(dt, copy=False), col)
-    _bias_add(out, b)
-    return out.reshape(oshape), col
+    out_t = np.dot(W.reshape(FN, -1).astype(dt, copy=False), col)  # (FN, N*P)
+    out = np.empty(oshape, dtype=dt)
+    _from_filter_major(out_t, b, out)
+    return out, col
 
 
 def conv_backward_gemm(dout, col, x_shape, W, stride=1, pad=0):
@@ -184,13 +238,13 @@ def conv_backward_gemm(dout, col, x_shape, W, stride=1, pad=0):
     out_h, out_w = chk.out_size("conv_backward", H, Wd, FH, FW, stride, pad, ("FH", "FW"))
     dout = chk.as_array("conv_backward", "dout", dout)
     chk.check_shape("conv_backward", "dout", dout, (N, FN, out_h, out_w))
-    chk.check_shape("conv_backward", "col", col, (N, FC * FH * FW, out_h * out_w))
+    chk.check_shape("conv_backward", "col", col, (FC * FH * FW, N * out_h * out_w))
     dt = col.dtype
-    d = chk.contiguous(dout).reshape(N, FN, out_h * out_w).astype(dt, copy=False)
-    db = d.sum(axis=(0, 2))
-    # dW = sum_n dout[n] @ col[n].T, as one GEMM over the (n, cell) axis
-    dW = np.tensordot(d, col, axes=([0, 2], [0, 2])).reshape(W.shape)
-    dcol = np.matmul(W.reshape(FN, -1).T.astype(dt, copy=False), d)
+    d_t = np.empty((FN, N * out_h * out_w), dtype=dt)
+    db = np.empty(FN, dtype=dt)
+    _to_filter_major(chk.contiguous(dout), d_t, db)
+    dW = np.dot(d_t, col.T).reshape(W.shape)
+    dcol = np.dot(W.reshape(FN, -1).T.astype(dt, copy=False), d_t)
     dx = np.zeros((N, C, H, Wd), dtype=dt)
     _fold(dcol, H, Wd, FH, FW, stride, pad, dx)
     return dx, dW, db

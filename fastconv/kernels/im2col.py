@@ -1,8 +1,8 @@
 """im2col / col2im: the book's layout (rows = output cells) and the per-sample "unfold" layout.
 
 Book layout: ``col[(n*out_h + oh)*out_w + ow, (c*FH + fh)*FW + fw]``.
-Unfold layout (PyTorch's ``unfold``, Caffe's im2col): ``col[n, (c*FH + fh)*FW + fw, oh*out_w + ow]``;
-with it a convolution is one GEMM per sample that writes (FN, out_h*out_w) = NCHW directly.
+Filter-major layout (``unfold``): ``col[(c*FH + fh)*FW + fw, (n*out_h + oh)*out_w + ow]``, the
+transpose of the book's; with it a whole batch is one GEMM ``W(FN, K) @ col(K, N*P)``.
 """
 import numpy as np
 from numba import prange
@@ -57,29 +57,39 @@ def _col2im(col, N, C, H, W, FH, FW, stride, pad, img):
 
 @kernel
 def _unfold(x, FH, FW, stride, pad, col):
+    # col[(c*FH + fh)*FW + fw, (n*out_h + oh)*out_w + ow]: each (row, n) block is written
+    # contiguously, and the whole batch is then one GEMM with the (FN, C*FH*FW) filters.
     N, C, H, W = x.shape
     out_h = (H + 2 * pad - FH) // stride + 1
     out_w = (W + 2 * pad - FW) // stride + 1
-    for p in prange(N * C):
-        n = p // C
-        c = p % C
-        for fh in range(FH):
-            oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
-            for fw in range(FW):
-                ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
-                dst = col[n, (c * FH + fh) * FW + fw]
-                for oh in range(out_h):
-                    if oh < oh_lo or oh >= oh_hi:
-                        for ow in range(out_w):
-                            dst[oh * out_w + ow] = 0
-                        continue
-                    ih = oh * stride + fh - pad
-                    for ow in range(ow_lo):
-                        dst[oh * out_w + ow] = 0
-                    for ow in range(ow_lo, ow_hi):
-                        dst[oh * out_w + ow] = x[n, c, ih, ow * stride + fw - pad]
-                    for ow in range(ow_hi, out_w):
-                        dst[oh * out_w + ow] = 0
+    P = out_h * out_w
+    K = C * FH * FW
+    for q in prange(K * N):
+        k = q // N
+        n = q % N
+        c = k // (FH * FW)
+        fh = (k // FW) % FH
+        fw = k % FW
+        oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
+        ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
+        dst = col[k, n * P:(n + 1) * P]
+        for oh in range(out_h):
+            r = oh * out_w
+            if oh < oh_lo or oh >= oh_hi:
+                for ow in range(out_w):
+                    dst[r + ow] = 0
+                continue
+            xrow = x[n, c, oh * stride + fh - pad]
+            for ow in range(ow_lo):
+                dst[r + ow] = 0
+            if stride == 1:
+                for ow in range(ow_lo, ow_hi):
+                    dst[r + ow] = xrow[ow + fw - pad]
+            else:
+                for ow in range(ow_lo, ow_hi):
+                    dst[r + ow] = xrow[ow * stride + fw - pad]
+            for ow in range(ow_hi, out_w):
+                dst[r + ow] = 0
 
 
 @kernel
@@ -88,18 +98,21 @@ def _fold(col, H, W, FH, FW, stride, pad, img):
     N, C = img.shape[0], img.shape[1]
     out_h = (H + 2 * pad - FH) // stride + 1
     out_w = (W + 2 * pad - FW) // stride + 1
-    for p in prange(N * C):
-        n = p // C
-        c = p % C
+    P = out_h * out_w
+    for q in prange(N * C):
+        n = q // C
+        c = q % C
+        d = img[n, c]
         for fh in range(FH):
             oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
             for fw in range(FW):
                 ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
-                src = col[n, (c * FH + fh) * FW + fw]
+                src = col[(c * FH + fh) * FW + fw, n * P:(n + 1) * P]
                 for oh in range(oh_lo, oh_hi):
-                    ih = oh * stride + fh - pad
+                    drow = d[oh * stride + fh - pad]
+                    r = oh * out_w
                     for ow in range(ow_lo, ow_hi):
-                        img[n, c, ih, ow * stride + fw - pad] += src[oh * out_w + ow]
+                        drow[ow * stride + fw - pad] += src[r + ow]
 
 
 def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
@@ -161,7 +174,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
 
 
 def unfold(x, filter_h, filter_w, stride=1, pad=0, dtype=None):
-    """Per-sample im2col, shape (N, C*filter_h*filter_w, out_h*out_w), in ``dtype``
+    """Filter-major im2col, shape (C*filter_h*filter_w, N*out_h*out_w), in ``dtype``
     (default: ``x.dtype`` for floats, float64 otherwise)."""
     x = chk.as_array("unfold", "x", x, ndim=4)
     FH, FW, stride, pad = chk.window_args("unfold", filter_h, filter_w, stride, pad)
@@ -169,18 +182,18 @@ def unfold(x, filter_h, filter_w, stride=1, pad=0, dtype=None):
     out_h, out_w = chk.out_size("unfold", H, W, FH, FW, stride, pad)
     if dtype is None:
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
-    col = np.empty((N, C * FH * FW, out_h * out_w), dtype=dtype)
+    col = np.empty((C * FH * FW, N * out_h * out_w), dtype=dtype)
     _unfold(chk.contiguous(x), FH, FW, stride, pad, col)
     return col
 
 
 def fold(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     """Inverse of :func:`unfold` (overlaps add up), shape ``input_shape``, dtype of ``col``."""
-    col = chk.as_array("fold", "col", col, ndim=3)
+    col = chk.as_array("fold", "col", col, ndim=2)
     FH, FW, stride, pad = chk.window_args("fold", filter_h, filter_w, stride, pad)
     N, C, H, W = (chk.as_int("fold", "input_shape", s, 1) for s in input_shape)
     out_h, out_w = chk.out_size("fold", H, W, FH, FW, stride, pad)
-    chk.check_shape("fold", "col", col, (N, C * FH * FW, out_h * out_w))
+    chk.check_shape("fold", "col", col, (C * FH * FW, N * out_h * out_w))
     img = np.zeros((N, C, H, W), dtype=col.dtype)
     _fold(chk.contiguous(col), H, W, FH, FW, stride, pad, img)
     return img

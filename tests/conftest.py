@@ -1,0 +1,22 @@
+"""Shared fixtures: tolerance helpers and hypothesis settings."""
+import os
+import sys
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+
+sys.path.insert(0, os.path.dirname(__file__))  # tests/naive.py, tests/registry.py
+
+settings.register_profile("fastconv", max_examples=25, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fastconv")
+
+
+def assert_close(actual, expected, rtol=1e-12):
+    """Elementwise |a - e| <= rtol * (|e| + max|e|): relative 1e-12, with the absolute floor
+    that summation-order rounding needs where terms cancel to ~0."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * max(scale, 1e-300))

@@ -1,0 +1,207 @@
+"""Kernel parity with the independent twins of tests/naive.py over hypothesis-drawn shapes."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import naive as nv
+from conftest import assert_close
+from fastconv.kernels import activation, conv, pooling
+from fastconv.util import col2im, im2col
+
+
+@st.composite
+def conv_case(draw, max_c=4):
+    """x (N, C, H, W) and a filter that fits the padded input, any stride and pad."""
+    N = draw(st.integers(1, 3))
+    C = draw(st.integers(1, max_c))
+    H = draw(st.integers(1, 9))
+    W = draw(st.integers(1, 9))
+    pad = draw(st.integers(0, 3))
+    FH = draw(st.integers(1, H + 2 * pad))
+    FW = draw(st.integers(1, W + 2 * pad))
+    stride = draw(st.integers(1, 4))
+    FN = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W))
+    Wt = rng.standard_normal((FN, C, FH, FW))
+    b = rng.standard_normal(FN)
+    return x, Wt, b, stride, pad
+
+
+@given(conv_case())
+def test_im2col_col2im_bitwise_equal_to_book(case):
+    x, Wt, _, stride, pad = case
+    FH, FW = Wt.shape[2:]
+    col = im2col(x, FH, FW, stride, pad)
+    assert col.dtype == np.float64
+    np.testing.assert_array_equal(col, nv.book_im2col(x, FH, FW, stride, pad))
+    np.testing.assert_array_equal(col, nv.loop_im2col(x, FH, FW, stride, pad))
+    dcol = np.random.default_rng(1).standard_normal(col.shape)
+    img = col2im(dcol, x.shape, FH, FW, stride, pad)
+    assert img.dtype == np.float64
+    # same summation order per cell as the book: bit for bit
+    np.testing.assert_array_equal(img, nv.book_col2im(dcol, x.shape, FH, FW, stride, pad))
+    assert_close(img, nv.loop_col2im(dcol, x.shape, FH, FW, stride, pad))
+
+
+@pytest.mark.parametrize("path", ["direct", "gemm"])
+@given(case=conv_case())
+def test_conv_forward_backward_match_book_and_loops(path, case):
+    x, Wt, b, stride, pad = case
+    ref, col, col_W = nv.book_conv_forward(x, Wt, b, stride, pad)
+    dout = np.random.default_rng(2).standard_normal(ref.shape)
+    if path == "direct":
+        out = conv.conv_forward_direct(x, Wt, b, stride, pad)
+        dx, dW, db = conv.conv_backward_direct(dout, x, Wt, stride, pad)
+    else:
+        out, kcol = conv.conv_forward_gemm(x, Wt, b, stride, pad)
+        dx, dW, db = conv.conv_backward_gemm(dout, kcol, x.shape, Wt, stride, pad)
+    assert_close(out, ref)
+    assert_close(out, nv.loop_conv_forward(x, Wt, b, stride, pad))
+    rdx, rdW, rdb = nv.book_conv_backward(dout, x, Wt, col, col_W, stride, pad)
+    ldx, ldW, ldb = nv.loop_conv_backward(dout, x, Wt, stride, pad)
+    for got, book, loop in [(dx, rdx, ldx), (dW, rdW, ldW), (db, rdb, ldb)]:
+        assert_close(got, book)
+        assert_close(got, loop)
+
+
+@st.composite
+def pool_case(draw, allow_pad=True):
+    N = draw(st.integers(1, 3))
+    C = draw(st.integers(1, 4))
+    H = draw(st.integers(1, 9))
+    W = draw(st.integers(1, 9))
+    PH = draw(st.integers(1, 4))
+    PW = draw(st.integers(1, 4))
+    pad = draw(st.integers(0, min(PH, PW) // 2)) if allow_pad else 0
+    PH, PW = min(PH, H + 2 * pad), min(PW, W + 2 * pad)
+    pad = min(pad, PH // 2, PW // 2)
+    stride = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    # small integers: many exact ties inside windows
+    kind = draw(st.sampled_from(["normal", "ties", "relu"]))
+    if kind == "normal":
+        x = rng.standard_normal((N, C, H, W))
+    elif kind == "ties":
+        x = rng.integers(-2, 3, (N, C, H, W)).astype(np.float64)
+    else:  # after ReLU: many all-zero windows
+        x = np.maximum(rng.standard_normal((N, C, H, W)) - 1.0, 0.0)
+    return x, PH, PW, stride, pad
+
+
+@given(pool_case(allow_pad=False))
+def test_maxpool_matches_book_including_ties(case):
+    x, PH, PW, stride, pad = case
+    out, arg_max = pooling.maxpool_forward(x, PH, PW, stride, pad)
+    ref, ref_arg = nv.book_pool_forward(x, PH, PW, stride, pad)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(arg_max, ref_arg)
+    dout = np.random.default_rng(3).standard_normal(out.shape)
+    dx = pooling.maxpool_backward(dout, arg_max, x.shape, PH, PW, stride, pad)
+    assert_close(dx, nv.book_pool_backward(dout, ref_arg, x.shape, PH, PW, stride, pad))
+
+
+@given(pool_case())
+def test_pooling_with_padding_matches_loops(case):
+    x, PH, PW, stride, pad = case
+    out, arg_max = pooling.maxpool_forward(x, PH, PW, stride, pad)
+    ref, ref_arg = nv.loop_maxpool_forward(x, PH, PW, stride, pad)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(arg_max, ref_arg)
+    dout = np.random.default_rng(4).standard_normal(out.shape)
+    assert_close(pooling.maxpool_backward(dout, arg_max, x.shape, PH, PW, stride, pad),
+                 nv.loop_maxpool_backward(dout, ref_arg, x.shape, PH, PW, stride, pad))
+    avg = pooling.avgpool_forward(x, PH, PW, stride, pad)
+    assert_close(avg, nv.loop_avgpool_forward(x, PH, PW, stride, pad))
+    assert_close(pooling.avgpool_backward(dout, x.shape, PH, PW, stride, pad),
+                 nv.loop_avgpool_backward(dout, x.shape, PH, PW, stride, pad))
+
+
+def test_maxpool_hand_computed_ties_and_nan():
+    x = np.array([[[[1., 3., 3., 0.],
+                    [3., 2., 0., 0.],
+                    [np.nan, 5., 7., 7.],
+                    [5., np.nan, 7., 7.]]]])
+    out, arg_max = pooling.maxpool_forward(x, 2, 2, 2, 0)
+    np.testing.assert_array_equal(out[0, 0], [[3., 3.], [np.nan, 7.]])
+    # first maximum wins (3 at position 1, 3 at position 0); first NaN wins (position 0)
+    np.testing.assert_array_equal(arg_max, [1, 0, 0, 0])
+    dx = pooling.maxpool_backward(np.ones((1, 1, 2, 2)), arg_max, x.shape, 2, 2, 2, 0)
+    expected = np.zeros((4, 4))
+    expected[0, 1] = expected[0, 2] = expected[2, 0] = expected[2, 2] = 1
+    np.testing.assert_array_equal(dx[0, 0], expected)
+
+
+def test_relu_matches_book_and_writes_into_dout():
+    x = np.random.default_rng(5).standard_normal((3, 4, 5, 6))
+    x[0, 0, 0, :3] = [0.0, -0.0, np.nan]
+    out, mask = activation.relu_forward(x)
+    ref, ref_mask = nv.book_relu_forward(x)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(mask, ref_mask)
+    dout = np.random.default_rng(6).standard_normal(x.shape)
+    expected = nv.book_relu_backward(dout.copy(), ref_mask)
+    got = activation.relu_backward(dout, mask)
+    assert got is dout
+    np.testing.assert_array_equal(dout, expected)
+    # a strided view is written through as well
+    big = np.random.default_rng(7).standard_normal((3, 4, 5, 12))
+    view = big[..., ::2]
+    exp_view = nv.book_relu_backward(view.copy(), mask)
+    activation.relu_backward(view, mask)
+    np.testing.assert_array_equal(big[..., ::2], exp_view)
+
+
+@pytest.mark.parametrize("op", ["conv", "pool", "avgpool", "im2col"])
+def test_float32_and_noncontiguous_inputs(op):
+    rng = np.random.default_rng(8)
+    x64 = rng.standard_normal((2, 8, 9, 3)).transpose(0, 3, 1, 2)  # non-contiguous
+    x32 = x64.astype(np.float32)
+    if op == "conv":
+        Wt = rng.standard_normal((4, 3, 3, 3))
+        b = rng.standard_normal(4)
+        ref = nv.book_conv_forward(np.ascontiguousarray(x64), Wt, b, 1, 1)[0]
+        assert_close(conv.conv_forward_direct(x64, Wt, b, 1, 1), ref)
+        assert_close(conv.conv_forward_gemm(x64, Wt, b, 1, 1)[0], ref)
+        got = conv.conv_forward_gemm(x32, Wt.astype(np.float32), b.astype(np.float32), 1, 1)[0]
+        assert got.dtype == np.float32
+        assert_close(got, ref, rtol=1e-5)
+    elif op == "pool":
+        out, _ = pooling.maxpool_forward(x32, 2, 2, 2, 0)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, nv.book_pool_forward(x32, 2, 2, 2)[0])
+    elif op == "avgpool":
+        out = pooling.avgpool_forward(x32, 2, 2, 2, 0)
+        assert out.dtype == np.float32
+        assert_close(out, nv.loop_avgpool_forward(x64, 2, 2, 2, 0), rtol=1e-5)
+    else:
+        col = im2col(x32, 3, 3, 2, 1)
+        assert col.dtype == np.float64  # the book's rule
+        np.testing.assert_array_equal(col, nv.book_im2col(x32, 3, 3, 2, 1))
+
+
+def test_nan_propagates_through_conv():
+    x = np.zeros((1, 1, 5, 5))
+    x[0, 0, 2, 2] = np.nan
+    Wt = np.ones((1, 1, 3, 3))
+    for out in (conv.conv_forward_direct(x, Wt, np.zeros(1)),
+                conv.conv_forward_gemm(x, Wt, np.zeros(1))[0]):
+        assert np.isnan(out).all()  # every 3x3 window of the 5x5 input covers (2, 2)
+
+
+def test_simpleconvnet_shapes_match_book():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 1, 28, 28))
+    Wt = 0.01 * rng.standard_normal((30, 1, 5, 5))
+    b = np.zeros(30)
+    ref = nv.book_conv_forward(x, Wt, b)[0]
+    out = conv.conv_forward_direct(x, Wt, b)
+    assert out.shape == (4, 30, 24, 24)
+    assert_close(out, ref)
+    p, a = pooling.maxpool_forward(np.maximum(out, 0), 2, 2, 2)
+    rp, ra = nv.book_pool_forward(np.maximum(ref, 0), 2, 2, 2)
+    assert p.shape == (4, 30, 12, 12)
+    np.testing.assert_array_equal(a, ra)
