@@ -177,6 +177,8 @@ def prefer_direct(x_shape, W_shape, stride=1):
     """Whether the direct loops beat unfold + GEMM for this shape (measured on 2 cores, see
     bench/): only for few input channels, where each GEMM would be K = C*FH*FW <= 32 deep
     and the col matrix costs more to write than the loops cost to run."""
+    if len(W_shape) != 4:
+        return False  # let the kernel wrapper report the bad shape
     FN, C, FH, FW = W_shape
     return C * FH * FW <= 32
 

@@ -1,0 +1,54 @@
+"""Run every kernel under 1, 2 and 8 Numba threads and serially; print one digest per run.
+
+Executed in a subprocess with NUMBA_NUM_THREADS=8 by test_threads.py (the thread pool size is
+fixed when Numba starts).
+"""
+import hashlib
+import json
+import sys
+
+import numpy as np
+
+from fastconv import config
+from fastconv.kernels import activation, conv, pooling
+from fastconv.util import col2im, im2col
+
+
+def run_all():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3, 11, 10))
+    W1 = rng.standard_normal((7, 3, 3, 3))
+    W2 = rng.standard_normal((4, 3, 2, 2))
+    b = rng.standard_normal(7)
+    parts = []
+    col = im2col(x, 3, 3, 1, 1)
+    parts += [col, col2im(col, x.shape, 3, 3, 1, 1), col2im(im2col(x, 3, 3, 2, 0), x.shape,
+                                                            3, 3, 2, 0)]
+    out = conv.conv_forward_direct(x, W1, b, 1, 1)
+    dout = rng.standard_normal(out.shape)
+    parts += [out, *conv.conv_backward_direct(dout, x, W1, 1, 1)]
+    out, kcol = conv.conv_forward_gemm(x, W1, b, 1, 1)
+    parts += [out, *conv.conv_backward_gemm(dout, kcol, x.shape, W1, 1, 1)]
+    parts += [conv.conv_forward_direct(x, W2, b[:4], 2, 1)]
+    for stride in (1, 2):  # overlapping and disjoint windows
+        out, arg = pooling.maxpool_forward(x, 3, 3, stride, 1)
+        g = rng.standard_normal(out.shape)
+        parts += [out, arg, pooling.maxpool_backward(g, arg, x.shape, 3, 3, stride, 1)]
+        out = pooling.avgpool_forward(x, 3, 3, stride, 1)
+        parts += [out, pooling.avgpool_backward(g, x.shape, 3, 3, stride, 1)]
+    r, m = activation.relu_forward(x)
+    parts += [r, m, activation.relu_backward(rng.standard_normal(x.shape), m)]
+    digest = hashlib.sha256()
+    for p in parts:
+        digest.update(np.ascontiguousarray(p).tobytes())
+    return digest.hexdigest()
+
+
+if __name__ == "__main__":
+    results = {}
+    for n in (1, 2, 8):
+        config.set_num_threads(n)
+        results[f"parallel-{n}"] = run_all()
+    config.set_parallel(False)
+    results["serial"] = run_all()
+    json.dump(results, sys.stdout)

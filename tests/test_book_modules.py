@@ -1,0 +1,135 @@
+"""util, functions, gradient, optimizer and trainer against hand-computed book formulas."""
+import numpy as np
+import pytest
+
+from fastconv import functions as F
+from fastconv import optimizer as O
+from fastconv.gradient import numerical_gradient, numerical_gradient_2d
+from fastconv.trainer import Trainer
+from fastconv.util import conv_output_size, shuffle_dataset, smooth_curve
+
+
+def test_conv_output_size_is_true_division_like_the_book():
+    assert conv_output_size(28, 5) == 24.0
+    assert conv_output_size(28, 5, stride=2) == 12.5
+
+
+def test_shuffle_dataset_uses_one_permutation():
+    x = np.arange(20).reshape(10, 2)
+    t = np.arange(10)
+    np.random.seed(0)
+    perm = np.random.permutation(10)
+    np.random.seed(0)
+    xs, ts = shuffle_dataset(x, t)
+    np.testing.assert_array_equal(xs, x[perm])
+    np.testing.assert_array_equal(ts, perm)
+    x4 = np.arange(10 * 4).reshape(10, 1, 2, 2)
+    xs4, ts4 = shuffle_dataset(x4, t)
+    np.testing.assert_array_equal(xs4[:, 0, 0, 0] // 4, ts4)
+
+
+def test_smooth_curve_keeps_length_and_constants():
+    y = smooth_curve(np.full(30, 2.0))
+    assert y.shape == (30,)
+    np.testing.assert_allclose(y, 2.0, rtol=1e-12)
+
+
+def test_functions_hand_values():
+    np.testing.assert_allclose(F.softmax(np.array([[0.0, np.log(3.0)]])), [[0.25, 0.75]])
+    np.testing.assert_allclose(F.softmax(np.array([1000.0, 1000.0])), [0.5, 0.5])
+    y = np.array([[0.25, 0.75], [0.5, 0.5]])
+    expected = -(np.log(0.75 + 1e-7) + np.log(0.5 + 1e-7)) / 2
+    np.testing.assert_allclose(F.cross_entropy_error(y, np.array([1, 0])), expected)
+    np.testing.assert_allclose(F.cross_entropy_error(y, np.array([[0, 1], [1, 0]])), expected)
+    np.testing.assert_array_equal(F.step_function(np.array([-1.0, 0.0, 2.0])), [0, 0, 1])
+    np.testing.assert_array_equal(F.relu_grad(np.array([-1.0, 0.0, 2.0])), [0, 1, 1])
+    np.testing.assert_allclose(F.sigmoid_grad(np.array([0.0])), [0.25])
+    np.testing.assert_allclose(F.sum_squared_error(np.array([1.0, 2.0]), np.array([0.0, 0.0])),
+                               2.5)
+
+
+def test_numerical_gradient_of_quadratic():
+    x = np.array([[1.0, -2.0], [3.0, 0.5]])
+    np.testing.assert_allclose(numerical_gradient(lambda v: np.sum(v ** 2), x), 2 * x,
+                               rtol=1e-8)
+    np.testing.assert_allclose(numerical_gradient_2d(lambda v: np.sum(v ** 2), x.copy()),
+                               2 * x, rtol=1e-8)
+
+
+def _run(opt, steps=3):
+    params = {"w": np.array([1.0, -2.0])}
+    for i in range(steps):
+        opt.update(params, {"w": np.array([0.5, 0.25]) * (i + 1)})
+    return params["w"]
+
+
+def test_optimizers_match_hand_iterations():
+    g = [np.array([0.5, 0.25]) * (i + 1) for i in range(3)]
+    w0 = np.array([1.0, -2.0])
+    np.testing.assert_allclose(_run(O.SGD(lr=0.1)), w0 - 0.1 * sum(g))
+    v = np.zeros(2)
+    w = w0.copy()
+    for gi in g:
+        v = 0.9 * v - 0.1 * gi
+        w = w + v
+    np.testing.assert_allclose(_run(O.Momentum(lr=0.1)), w)
+    h = np.zeros(2)
+    w = w0.copy()
+    for gi in g:
+        h = h + gi * gi
+        w = w - 0.1 * gi / (np.sqrt(h) + 1e-7)
+    np.testing.assert_allclose(_run(O.AdaGrad(lr=0.1)), w)
+    h = np.zeros(2)
+    w = w0.copy()
+    for gi in g:
+        h = 0.99 * h + 0.01 * gi * gi
+        w = w - 0.1 * gi / (np.sqrt(h) + 1e-7)
+    np.testing.assert_allclose(_run(O.RMSprop(lr=0.1)), w)
+    m = np.zeros(2)
+    v = np.zeros(2)
+    w = w0.copy()
+    for it, gi in enumerate(g, 1):
+        m = m + 0.1 * (gi - m)
+        v = v + 0.001 * (gi ** 2 - v)
+        w = w - 0.001 * np.sqrt(1 - 0.999 ** it) / (1 - 0.9 ** it) * m / (np.sqrt(v) + 1e-7)
+    np.testing.assert_allclose(_run(O.Adam()), w)
+    v = np.zeros(2)
+    w = w0.copy()
+    for gi in g:
+        v = 0.9 * v - 0.1 * gi
+        w = w + 0.81 * v - 1.9 * 0.1 * gi
+    np.testing.assert_allclose(_run(O.Nesterov(lr=0.1)), w)
+
+
+class _LinearNet:
+    """Least squares y = x @ W, enough for the Trainer's protocol."""
+
+    def __init__(self):
+        self.params = {"W": np.zeros((2, 2))}
+
+    def loss(self, x, t):
+        return float(np.mean((x @ self.params["W"] - t) ** 2))
+
+    def gradient(self, x, t):
+        return {"W": 2 * x.T @ (x @ self.params["W"] - t) / t.size}
+
+    def accuracy(self, x, t):
+        return float(np.mean(np.argmax(x @ self.params["W"], 1) == np.argmax(t, 1)))
+
+
+def test_trainer_lists_and_iterations(capsys):
+    x = np.eye(2).repeat(10, axis=0)
+    t = x.copy()
+    np.random.seed(0)
+    tr = Trainer(_LinearNet(), x, t, x, t, epochs=3, mini_batch_size=5,
+                 optimizer="rmsprpo", optimizer_param={"lr": 0.1},
+                 evaluate_sample_num_per_epoch=4, verbose=True)
+    assert tr.iter_per_epoch == 4.0 and tr.max_iter == 12
+    acc = tr.train()
+    assert len(tr.train_loss_list) == 12
+    assert len(tr.train_acc_list) == len(tr.test_acc_list) == 3
+    assert tr.train_loss_list[-1] < tr.train_loss_list[0]
+    assert acc == 1.0
+    assert "Final Test Accuracy" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        Trainer(_LinearNet(), x, t, x, t, optimizer="lbfgs")
