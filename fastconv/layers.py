@@ -277,16 +277,28 @@ class Pooling(_PoolingBase):
 
     def __init__(self, pool_h, pool_w, stride=2, pad=0):
         super().__init__(pool_h, pool_w, stride, pad)
-        self.arg_max = None
+        self._idx = None  # window index of each max, (N, C, out_h, out_w) int8
+
+    @property
+    def arg_max(self):
+        """The book's flat int array (built from the compact plane layout when read)."""
+        return None if self._idx is None else pooling.book_arg_max(self._idx)
+
+    @arg_max.setter
+    def arg_max(self, value):
+        if value is None:
+            self._idx = None
+        else:  # a book-layout array set by hand: keep it, backward converts it
+            self._idx = np.asarray(value)
 
     def forward(self, x):
-        out, self.arg_max = pooling.maxpool_forward(x, self.pool_h, self.pool_w, self.stride,
-                                                    self.pad, dtype=self._dtype(x))
+        out, self._idx = pooling.maxpool_forward(x, self.pool_h, self.pool_w, self.stride,
+                                                 self.pad, dtype=self._dtype(x), layout="plane")
         self.x = x
         return out
 
     def backward(self, dout):
-        return pooling.maxpool_backward(dout, self.arg_max, self.x.shape, self.pool_h,
+        return pooling.maxpool_backward(dout, self._idx, self.x.shape, self.pool_h,
                                         self.pool_w, self.stride, self.pad,
                                         dtype=self._dtype(dout))
 

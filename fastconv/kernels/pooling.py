@@ -16,7 +16,8 @@ from . import _checks as chk
 
 
 @kernel
-def _maxpool_forward(x, PH, PW, stride, pad, out, arg_max):
+def _maxpool_forward(x, PH, PW, stride, pad, out, idx):
+    # idx[n, c, oh, ow] = window position of the maximum (plane layout: contiguous writes)
     N, C, H, W = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
     for p in prange(N * C):
@@ -40,11 +41,11 @@ def _maxpool_forward(x, PH, PW, stride, pad, out, arg_max):
                             best = v
                             k_best = fh * PW + fw
                 out[n, c, oh, ow] = best
-                arg_max[((n * out_h + oh) * out_w + ow) * C + c] = k_best
+                idx[n, c, oh, ow] = k_best
 
 
 @kernel
-def _maxpool_backward(dout, arg_max, PH, PW, stride, pad, dx):
+def _maxpool_backward(dout, idx, PH, PW, stride, pad, dx):
     N, C, H, W = dx.shape
     out_h, out_w = dout.shape[2], dout.shape[3]
     for p in prange(N * C):
@@ -54,11 +55,22 @@ def _maxpool_backward(dout, arg_max, PH, PW, stride, pad, dx):
         d[:, :] = 0
         for oh in range(out_h):
             for ow in range(out_w):
-                k = arg_max[((n * out_h + oh) * out_w + ow) * C + c]
+                k = idx[n, c, oh, ow]
                 ih = oh * stride + k // PW - pad
                 iw = ow * stride + k % PW - pad
                 if 0 <= ih < H and 0 <= iw < W:
                     d[ih, iw] += dout[n, c, oh, ow]
+
+
+def book_arg_max(idx):
+    """Plane-layout window indices (N, C, out_h, out_w) -> the book's flat (n, oh, ow, c)."""
+    return idx.transpose(0, 2, 3, 1).reshape(-1).astype(np.intp)
+
+
+def plane_arg_max(arg_max, out_shape):
+    """The book's flat arg_max -> plane layout (N, C, out_h, out_w)."""
+    N, C, out_h, out_w = out_shape
+    return arg_max.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
 
 
 @kernel
@@ -122,41 +134,49 @@ def _out_dtype(x, dtype):
     return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
 
 
-def maxpool_forward(x, pool_h, pool_w, stride=2, pad=0, dtype=None):
+def maxpool_forward(x, pool_h, pool_w, stride=2, pad=0, dtype=None, layout="book"):
     """Max pooling with argmax in one pass.
 
     Returns
     -------
     out : ndarray (N, C, out_h, out_w) in ``dtype`` (default: x's float dtype)
-    arg_max : ndarray of intp, shape (N*out_h*out_w*C,), the book's layout (module docstring)
+    arg_max : ndarray
+        ``layout="book"``: intp, shape (N*out_h*out_w*C,), the book's flat layout (module
+        docstring). ``layout="plane"``: int8 (int16 for windows over 127 cells), shape
+        (N, C, out_h, out_w), which the kernels write and read without striding.
     """
     x, PH, PW, stride, pad, oshape = _check("maxpool_forward", x, pool_h, pool_w, stride, pad)
+    if layout not in ("book", "plane"):
+        raise ValueError(f"maxpool_forward: layout must be 'book' or 'plane', got {layout!r}")
     out = np.empty(oshape, dtype=_out_dtype(x, dtype))
-    arg_max = np.empty(out.size, dtype=np.intp)
-    _maxpool_forward(chk.contiguous(x), PH, PW, stride, pad, out, arg_max)
-    return out, arg_max
+    idx = np.empty(oshape, dtype=np.int8 if PH * PW <= 127 else np.int32)
+    _maxpool_forward(chk.contiguous(x), PH, PW, stride, pad, out, idx)
+    return out, (book_arg_max(idx) if layout == "book" else idx)
 
 
 def maxpool_backward(dout, arg_max, x_shape, pool_h, pool_w, stride=2, pad=0, dtype=None):
     """Route each ``dout`` value to the input cell its window's maximum came from.
 
+    ``arg_max`` in either layout of :func:`maxpool_forward` (told apart by its ndim).
     Overlapping windows (stride < pool) add up. Returns dx of shape ``x_shape``.
     """
-    dummy = np.empty((0,) + tuple(x_shape)[1:]) if len(tuple(x_shape)) == 4 else None
-    if dummy is None:
+    if len(tuple(x_shape)) != 4:
         raise ValueError(f"maxpool_backward: x_shape must be (N, C, H, W), got {x_shape}")
+    dummy = np.empty((0,) + tuple(x_shape)[1:])
     _, PH, PW, stride, pad, oshape = _check("maxpool_backward", dummy, pool_h, pool_w,
                                             stride, pad)
     oshape = (x_shape[0],) + oshape[1:]
     dout = chk.as_array("maxpool_backward", "dout", dout)
     chk.check_shape("maxpool_backward", "dout", dout, oshape)
     arg_max = chk.as_array("maxpool_backward", "arg_max", arg_max)
-    if arg_max.size != dout.size:
-        raise ValueError(f"maxpool_backward: arg_max has {arg_max.size} entries but dout "
-                         f"{dout.shape} needs {dout.size}")
+    if arg_max.ndim != 4:
+        if arg_max.size != dout.size:
+            raise ValueError(f"maxpool_backward: arg_max has {arg_max.size} entries but dout "
+                             f"{dout.shape} needs {dout.size}")
+        arg_max = plane_arg_max(arg_max, oshape)
+    chk.check_shape("maxpool_backward", "arg_max", arg_max, oshape)
     dx = np.empty(tuple(x_shape), dtype=_out_dtype(dout, dtype))
-    _maxpool_backward(chk.contiguous(dout), chk.contiguous(arg_max.reshape(-1)),
-                      PH, PW, stride, pad, dx)
+    _maxpool_backward(chk.contiguous(dout), chk.contiguous(arg_max), PH, PW, stride, pad, dx)
     return dx
 
 
