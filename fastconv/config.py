@@ -15,6 +15,12 @@ Environment variables (read once, at import):
 ``FASTCONV_FASTMATH``
     ``0`` (default). ``1`` lets LLVM reorder sums and drop NaN checks: faster, but the results
     are then no longer bit-stable and NaN no longer propagates. Needs a new process.
+``FASTCONV_THREADING_LAYER``
+    Numba threading layer, default ``workqueue`` (unless ``NUMBA_THREADING_LAYER`` is set).
+    On 2 cores the OpenMP layer's spinning workers fight OpenBLAS's threads between kernels
+    (measured: a SimpleConvNet step 2-4x slower, see bench/); workqueue threads sleep.
+    ``workqueue`` does not allow two Python threads to run parallel kernels at once: use
+    ``omp`` or ``tbb`` for that.
 ``FASTCONV_KEEP_DTYPE``
     ``0`` (default): the book's rule, im2col-based layers compute and return float64.
     ``1``: layers keep float32 end to end (the "float32 mode").
@@ -25,7 +31,7 @@ import types
 import numba
 
 __all__ = ["kernel", "set_num_threads", "get_num_threads", "set_parallel", "parallel_enabled",
-           "set_keep_dtype", "keep_dtype", "CACHE", "FASTMATH"]
+           "set_keep_dtype", "keep_dtype", "CACHE", "FASTMATH", "THREADING_LAYER", "threading_layer"]
 
 
 def _env_flag(name, default):
@@ -36,6 +42,10 @@ def _env_flag(name, default):
 
 
 CACHE = _env_flag("FASTCONV_CACHE", True)
+THREADING_LAYER = os.environ.get("FASTCONV_THREADING_LAYER") or os.environ.get(
+    "NUMBA_THREADING_LAYER") or "workqueue"
+# read by Numba when the first parallel kernel launches, so it must be set before that
+numba.config.THREADING_LAYER = THREADING_LAYER
 FASTMATH = _env_flag("FASTCONV_FASTMATH", False)
 _state = {
     "parallel": _env_flag("FASTCONV_PARALLEL", True),
@@ -54,6 +64,14 @@ def set_num_threads(n):
 def get_num_threads():
     """Number of Numba threads parallel kernels use now."""
     return numba.get_num_threads()
+
+
+def threading_layer():
+    """The Numba threading layer in use (after the first parallel call) or configured."""
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        return THREADING_LAYER
 
 
 def set_parallel(flag):
