@@ -1,0 +1,169 @@
+"""Serve the book's ``common`` package from fastconv, unmodified scripts included.
+
+The book's scripts do ``sys.path.append(os.pardir)`` and then ``from common.layers import *``.
+:func:`install` puts an import finder first on ``sys.meta_path`` so that
+
+* ``common.util``, ``common.layers``, ``common.functions``, ``common.gradient``,
+  ``common.optimizer`` and ``common.trainer`` *are* the fastconv modules (the same objects,
+  so classes compare equal whichever name imported them);
+* ``common`` itself is a package object whose ``__path__`` lists the book's ``common/``
+  folders found on ``sys.path``, so the book's other modules (``common.multi_layer_net``,
+  ``common.np`` ...) still load from the book's folder and in turn get fastconv's layers;
+  the book's ``common/__init__.py`` is not run;
+* optionally ``dataset.mnist`` is fastconv's MNIST loader, but only when the ``dataset``
+  package being imported is the book's (a folder with a ``mnist.py``): the book's loader
+  downloads from a dead mirror into its own folder and unpickles without checks, fastconv's
+  verifies SHA-256 digests and caches in ``$FASTCONV_DATA`` or ``~/.cache/fastconv``.
+
+:func:`run_script` runs a script as ``python script.py`` would, after :func:`install`.
+"""
+import importlib
+import importlib.abc
+import importlib.machinery
+import os
+import runpy
+import sys
+
+__all__ = ["install", "uninstall", "installed", "run_script", "PROVIDED"]
+
+# book module name -> fastconv module serving it
+PROVIDED = {
+    "common.util": "fastconv.util",
+    "common.layers": "fastconv.layers",
+    "common.functions": "fastconv.functions",
+    "common.gradient": "fastconv.gradient",
+    "common.optimizer": "fastconv.optimizer",
+    "common.trainer": "fastconv.trainer",
+}
+_MNIST = ("dataset.mnist", "fastconv.datasets.mnist")
+
+
+def _book_dirs(package):
+    """Absolute folders named ``package`` in the entries of ``sys.path``, in order."""
+    found = []
+    for entry in sys.path:
+        if not isinstance(entry, str):
+            continue
+        candidate = os.path.abspath(os.path.join(entry or os.curdir, package))
+        if os.path.isdir(candidate) and candidate not in found:
+            found.append(candidate)
+    return found
+
+
+class _AliasLoader(importlib.abc.Loader):
+    """Loads a module name as an already existing fastconv module."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def create_module(self, spec):
+        return None  # a throw-away module; exec_module swaps in the real one
+
+    def exec_module(self, module):
+        # the import system re-reads sys.modules after exec_module, so the alias name ends up
+        # bound to the fastconv module object itself (not a copy)
+        sys.modules[module.__name__] = importlib.import_module(self.target)
+
+
+class _CommonLoader(importlib.abc.Loader):
+    """Creates the ``common`` package without running the book's ``__init__.py``."""
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        module.__doc__ = ("The book's common package, served by fastconv (fastconv.install); "
+                          "other modules load from: " + ", ".join(module.__path__))
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == "common":
+            spec = importlib.machinery.ModuleSpec("common", _CommonLoader(), is_package=True)
+            spec.submodule_search_locations = _book_dirs("common")
+            return spec
+        if fullname in PROVIDED:
+            return importlib.machinery.ModuleSpec(fullname, _AliasLoader(PROVIDED[fullname]))
+        if fullname.startswith("common."):
+            common = sys.modules.get("common")
+            if common is not None:
+                # the book folder may have joined sys.path after `common` was imported
+                # (sys.path.append(os.pardir) in the script); refresh it in place
+                for d in _book_dirs("common"):
+                    if d not in common.__path__:
+                        common.__path__.append(d)
+            return None  # the ordinary path finder looks in common.__path__
+        if self.dataset and fullname == _MNIST[0] and path is not None:
+            # only the book's dataset package: one that has a mnist.py
+            if any(os.path.isfile(os.path.join(d, "mnist.py")) for d in path):
+                return importlib.machinery.ModuleSpec(fullname, _AliasLoader(_MNIST[1]))
+        return None
+
+
+def installed():
+    """Whether :func:`install` is in effect."""
+    return any(isinstance(f, _Finder) for f in sys.meta_path)
+
+
+def _forget_modules():
+    # drop modules already imported under the book's names so the next import is served anew
+    names = [n for n in sys.modules if n == "common" or n.startswith("common.")]
+    names += [n for n in (_MNIST[0],) if n in sys.modules]
+    for name in names:
+        del sys.modules[name]
+    parent = sys.modules.get("dataset")
+    if parent is not None and hasattr(parent, "mnist"):
+        try:
+            delattr(parent, "mnist")
+        except AttributeError:
+            pass
+
+
+def install(dataset=True):
+    """Make ``import common.<module>`` resolve to fastconv, as described in this module.
+
+    Parameters
+    ----------
+    dataset : bool, default True
+        Also serve the book's ``dataset.mnist`` with :func:`fastconv.datasets.load_mnist`.
+
+    Notes
+    -----
+    Idempotent. Modules already imported under ``common`` are forgotten (names bound to them
+    earlier keep the old objects), so call it before the script's imports.
+    """
+    uninstall()
+    _forget_modules()
+    sys.meta_path.insert(0, _Finder(dataset))
+    importlib.invalidate_caches()
+
+
+def uninstall():
+    """Undo :func:`install`: remove the finder and forget the served modules."""
+    was = installed()
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _Finder)]
+    if was:
+        _forget_modules()
+
+
+def run_script(path, args=(), dataset=True):
+    """Run a book script as ``python path args...`` would, with fastconv serving ``common``.
+
+    ``sys.argv`` becomes ``[path, *args]``, ``sys.path[0]`` the script's folder, the script
+    runs as ``__main__`` and the working directory is left as it is (the book's scripts
+    expect to be started from their chapter folder).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such script: {path}")
+    install(dataset=dataset)
+    sys.argv = [path, *args]
+    script_dir = os.path.dirname(os.path.abspath(path))
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        sys.path[0] = script_dir  # what `python path` puts there (python -m put the cwd)
+    else:
+        sys.path.insert(0, script_dir)
+    runpy.run_path(path, run_name="__main__")
+
