@@ -211,7 +211,6 @@ class Convolution:
         self.pad = pad
         # kept for backward
         self.x = None
-        self._col = None  # unfold layout, GEMM path only
         self._direct = None
         # gradients
         self.dW = None
@@ -233,29 +232,21 @@ class Convolution:
     def forward(self, x):
         dt = _compute_dtype(x, self.W)
         self._direct = conv.prefer_direct(np.shape(x), self.W.shape, self.stride)
-        if self._direct:
-            out = conv.conv_forward_direct(x, self.W, self.b, self.stride, self.pad, dtype=dt)
-            self._col = None
-        else:
-            out, self._col = conv.conv_forward_gemm(x, self.W, self.b, self.stride, self.pad,
-                                                    dtype=dt)
+        forward = conv.conv_forward_direct if self._direct else conv.conv_forward_gemm
+        out = forward(x, self.W, self.b, self.stride, self.pad, dtype=dt)
         self.x = x
         return out
 
-    def backward(self, dout):
-        if self._direct:
-            dx, dW, db = conv.conv_backward_direct(dout, self.x, self.W, self.stride, self.pad,
-                                                   dtype=self._col_dtype())
-        else:
-            dx, dW, db = conv.conv_backward_gemm(dout, self._col, self.x.shape, self.W,
-                                                 self.stride, self.pad)
+    def backward(self, dout, need_dx=True):
+        """Set ``dW``, ``db`` and return dx; ``need_dx=False`` (not in the book: for a
+        network's input layer, whose dx nobody reads) skips dx and returns None."""
+        backward = conv.conv_backward_direct if self._direct else conv.conv_backward_gemm
+        dx, dW, db = backward(dout, self.x, self.W, self.stride, self.pad,
+                              dtype=_compute_dtype(self.x, self.W), need_dx=need_dx)
         self.dW = dW
         # the book's db is np.sum(dout): dout's dtype
         self.db = db.astype(np.result_type(dout.dtype, np.float32), copy=False)
         return dx
-
-    def _col_dtype(self):
-        return _compute_dtype(self.x, self.W)
 
 
 class _PoolingBase:

@@ -27,8 +27,7 @@ def run_all():
     out = conv.conv_forward_direct(x, W1, b, 1, 1)
     dout = rng.standard_normal(out.shape)
     parts += [out, *conv.conv_backward_direct(dout, x, W1, 1, 1)]
-    out, kcol = conv.conv_forward_gemm(x, W1, b, 1, 1)
-    parts += [out, *conv.conv_backward_gemm(dout, kcol, x.shape, W1, 1, 1)]
+    parts += [conv.conv_forward_gemm(x, W1, b, 1, 1), *conv.conv_backward_gemm(dout, x, W1, 1, 1)]
     parts += [conv.conv_forward_direct(x, W2, b[:4], 2, 1)]
     for stride in (1, 2):  # overlapping and disjoint windows
         out, arg = pooling.maxpool_forward(x, 3, 3, stride, 1)

@@ -56,8 +56,8 @@ def test_conv_forward_backward_match_book_and_loops(path, case):
         out = conv.conv_forward_direct(x, Wt, b, stride, pad)
         dx, dW, db = conv.conv_backward_direct(dout, x, Wt, stride, pad)
     else:
-        out, kcol = conv.conv_forward_gemm(x, Wt, b, stride, pad)
-        dx, dW, db = conv.conv_backward_gemm(dout, kcol, x.shape, Wt, stride, pad)
+        out = conv.conv_forward_gemm(x, Wt, b, stride, pad)
+        dx, dW, db = conv.conv_backward_gemm(dout, x, Wt, stride, pad)
     assert_close(out, ref)
     assert_close(out, nv.loop_conv_forward(x, Wt, b, stride, pad))
     rdx, rdW, rdb = nv.book_conv_backward(dout, x, Wt, col, col_W, stride, pad)
@@ -165,8 +165,8 @@ def test_float32_and_noncontiguous_inputs(op):
         b = rng.standard_normal(4)
         ref = nv.book_conv_forward(np.ascontiguousarray(x64), Wt, b, 1, 1)[0]
         assert_close(conv.conv_forward_direct(x64, Wt, b, 1, 1), ref)
-        assert_close(conv.conv_forward_gemm(x64, Wt, b, 1, 1)[0], ref)
-        got = conv.conv_forward_gemm(x32, Wt.astype(np.float32), b.astype(np.float32), 1, 1)[0]
+        assert_close(conv.conv_forward_gemm(x64, Wt, b, 1, 1), ref)
+        got = conv.conv_forward_gemm(x32, Wt.astype(np.float32), b.astype(np.float32), 1, 1)
         assert got.dtype == np.float32
         assert_close(got, ref, rtol=1e-5)
     elif op == "pool":
@@ -188,7 +188,7 @@ def test_nan_propagates_through_conv():
     x[0, 0, 2, 2] = np.nan
     Wt = np.ones((1, 1, 3, 3))
     for out in (conv.conv_forward_direct(x, Wt, np.zeros(1)),
-                conv.conv_forward_gemm(x, Wt, np.zeros(1))[0]):
+                conv.conv_forward_gemm(x, Wt, np.zeros(1))):
         assert np.isnan(out).all()  # every 3x3 window of the 5x5 input covers (2, 2)
 
 
@@ -205,3 +205,18 @@ def test_simpleconvnet_shapes_match_book():
     rp, ra = nv.book_pool_forward(np.maximum(ref, 0), 2, 2, 2)
     assert p.shape == (4, 30, 12, 12)
     np.testing.assert_array_equal(a, ra)
+
+
+def test_gemm_conv_blocks_give_the_same_numbers(monkeypatch):
+    """The cache-sized blocks of the GEMM path change nothing but the order of dW's sum."""
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((7, 3, 6, 5))
+    Wt = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    dout = rng.standard_normal((7, 4, 6, 5))
+    whole = conv.conv_forward_gemm(x, Wt, b, 1, 1), *conv.conv_backward_gemm(dout, x, Wt, 1, 1)
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one sample per block
+    assert len(conv._chunks(7, 27, 30, 8)) == 7
+    blocks = conv.conv_forward_gemm(x, Wt, b, 1, 1), *conv.conv_backward_gemm(dout, x, Wt, 1, 1)
+    for a, c in zip(whole, blocks):
+        assert_close(a, c)

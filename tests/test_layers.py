@@ -192,3 +192,17 @@ def test_affine_and_batchnorm_numerical_gradient():
 
     _check_gradients(lambda: bn.forward(x), bn_backward,
                      {"x": x, "gamma": bn.gamma, "beta": bn.beta}, rtol=1e-5)
+
+
+@pytest.mark.parametrize("wshape", [(3, 1, 3, 3), (3, 4, 3, 3)])  # direct and GEMM paths
+def test_convolution_backward_without_dx_sets_the_same_gradients(wshape):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, wshape[1], 6, 6))
+    layer = Convolution(rng.standard_normal(wshape), rng.standard_normal(3), 1, 1)
+    dout = rng.standard_normal(layer.forward(x).shape)
+    dx = layer.backward(dout)
+    dW, db = layer.dW.copy(), layer.db.copy()
+    assert layer.backward(dout, need_dx=False) is None
+    np.testing.assert_array_equal(layer.dW, dW)
+    np.testing.assert_array_equal(layer.db, db)
+    assert dx.shape == x.shape

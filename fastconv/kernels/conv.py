@@ -53,7 +53,7 @@ def _conv_forward(x, W2, b, FH, FW, stride, pad, out):
 
 
 @kernel
-def _conv_backward(dout, x, W2, FH, FW, stride, pad, dx, dW2, db):
+def _conv_backward(dout, x, W2, FH, FW, stride, pad, need_dx, dx, dW2, db):
     # Per sample: dW and db partials into (N, ...) buffers, dx through a (K, P) dcol block
     # folded onto this sample's planes only. The partials are then summed over n in a fixed
     # order, so the result does not depend on the thread count.
@@ -79,6 +79,8 @@ def _conv_backward(dout, x, W2, FH, FW, stride, pad, dx, dW2, db):
                 for k in range(K):
                     acc[k] += g * row[k]
             db_n[n, f] = s
+        if not need_dx:
+            continue
         dcol = np.zeros((K, P), dtype=dx.dtype)
         for k in range(K):
             dk = dcol[k]
@@ -198,55 +200,80 @@ def conv_forward_direct(x, W, b, stride=1, pad=0, dtype=None):
     return out
 
 
-def conv_backward_direct(dout, x, W, stride=1, pad=0, dtype=None):
-    """Gradients of :func:`conv_forward_direct`: ``(dx, dW, db)`` without a col matrix."""
+def conv_backward_direct(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
+    """Gradients of :func:`conv_forward_direct`: ``(dx, dW, db)`` without a col matrix
+    (``dx`` is None when ``need_dx`` is False: the input layer of a network)."""
     x, W, stride, pad, oshape = _check("conv_backward", x, W, stride, pad)
     dout = chk.as_array("conv_backward", "dout", dout)
     chk.check_shape("conv_backward", "dout", dout, oshape)
     dt = _result_dtype(x, W, dtype)
-    dx = np.empty(x.shape, dtype=dt)
+    dx = np.empty(x.shape if need_dx else (0,) * 4, dtype=dt)
     dW = np.empty(W.shape, dtype=dt)
     db = np.empty(W.shape[0], dtype=dt)
     FN, _, FH, FW = W.shape
     W2 = chk.contiguous(W.reshape(FN, -1).astype(dt, copy=False))
     _conv_backward(chk.contiguous(dout), chk.contiguous(x), W2, FH, FW, stride, pad,
-                   dx, dW.reshape(FN, -1), db)
-    return dx, dW, db
+                   bool(need_dx), dx, dW.reshape(FN, -1), db)
+    return (dx if need_dx else None), dW, db
+
+
+# Bytes of col block one GEMM works on: the block stays in L2/L3 between unfold, GEMM and
+# fold instead of a batch-sized matrix going through memory (90 MB for DeepConvNet's conv2).
+CHUNK_BYTES = 4 << 20
+
+
+def _chunks(N, K, P, itemsize):
+    B = max(1, min(N, CHUNK_BYTES // max(1, K * P * itemsize)))
+    return [(n0, min(N, n0 + B)) for n0 in range(0, N, B)]
 
 
 def conv_forward_gemm(x, W, b, stride=1, pad=0, dtype=None):
-    """Convolution as unfold + one BLAS GEMM for the whole batch; returns ``(out, col)``.
+    """Convolution as unfold + BLAS GEMM, a cache-sized block of samples at a time.
 
-    ``col`` (C*FH*FW, N*out_h*out_w) is what :func:`conv_backward_gemm` needs for dW.
+    Returns (N, FN, out_h, out_w) in ``dtype`` (default: result type of x and W).
     """
     x, W, stride, pad, oshape = _check("conv_forward", x, W, stride, pad)
     b = _check_bias("conv_forward", b, W.shape[0])
     dt = _result_dtype(x, W, dtype)
     N, FN, out_h, out_w = oshape
     FC, FH, FW = W.shape[1:]
-    col = np.empty((FC * FH * FW, N * out_h * out_w), dtype=dt)
-    _unfold(chk.contiguous(x), FH, FW, stride, pad, col)
-    out_t = np.dot(W.reshape(FN, -1).astype(dt, copy=False), col)  # (FN, N*P)
+    K, P = FC * FH * FW, out_h * out_w
+    x = chk.contiguous(x)
+    W2 = chk.contiguous(W.reshape(FN, K).astype(dt, copy=False))
     out = np.empty(oshape, dtype=dt)
-    _from_filter_major(out_t, b, out)
-    return out, col
+    for n0, n1 in _chunks(N, K, P, dt.itemsize):
+        col = np.empty((K, (n1 - n0) * P), dtype=dt)
+        _unfold(x[n0:n1], FH, FW, stride, pad, col)
+        _from_filter_major(np.dot(W2, col), b, out[n0:n1])
+    return out
 
 
-def conv_backward_gemm(dout, col, x_shape, W, stride=1, pad=0):
-    """Gradients ``(dx, dW, db)`` of :func:`conv_forward_gemm` from its ``col``."""
-    W = chk.as_array("conv_backward", "W", W, ndim=4)
-    N, C, H, Wd = x_shape
-    FN, FC, FH, FW = W.shape
-    out_h, out_w = chk.out_size("conv_backward", H, Wd, FH, FW, stride, pad, ("FH", "FW"))
+def conv_backward_gemm(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
+    """Gradients ``(dx, dW, db)`` of :func:`conv_forward_gemm`, block by block: each block's
+    col is rebuilt (cheap, in cache) rather than kept from forward; dW and db add the blocks'
+    GEMM results in a fixed order. ``dx`` is None when ``need_dx`` is False."""
+    x, W, stride, pad, oshape = _check("conv_backward", x, W, stride, pad)
     dout = chk.as_array("conv_backward", "dout", dout)
-    chk.check_shape("conv_backward", "dout", dout, (N, FN, out_h, out_w))
-    chk.check_shape("conv_backward", "col", col, (FC * FH * FW, N * out_h * out_w))
-    dt = col.dtype
-    d_t = np.empty((FN, N * out_h * out_w), dtype=dt)
-    db = np.empty(FN, dtype=dt)
-    _to_filter_major(chk.contiguous(dout), d_t, db)
-    dW = np.dot(d_t, col.T).reshape(W.shape)
-    dcol = np.dot(W.reshape(FN, -1).T.astype(dt, copy=False), d_t)
-    dx = np.zeros((N, C, H, Wd), dtype=dt)
-    _fold(dcol, H, Wd, FH, FW, stride, pad, dx)
-    return dx, dW, db
+    chk.check_shape("conv_backward", "dout", dout, oshape)
+    dt = _result_dtype(x, W, dtype)
+    N, FN, out_h, out_w = oshape
+    FC, FH, FW = W.shape[1:]
+    K, P = FC * FH * FW, out_h * out_w
+    x = chk.contiguous(x)
+    dout = chk.contiguous(dout)
+    W2T = chk.contiguous(W.reshape(FN, K).T.astype(dt, copy=False))
+    dx = np.empty(x.shape, dtype=dt) if need_dx else None
+    dW2 = np.zeros((FN, K), dtype=dt)
+    db = np.zeros(FN, dtype=dt)
+    for n0, n1 in _chunks(N, K, P, dt.itemsize):
+        col = np.empty((K, (n1 - n0) * P), dtype=dt)
+        _unfold(x[n0:n1], FH, FW, stride, pad, col)
+        d_t = np.empty((FN, (n1 - n0) * P), dtype=dt)
+        db_part = np.empty(FN, dtype=dt)
+        _to_filter_major(dout[n0:n1], d_t, db_part)
+        db += db_part
+        dW2 += np.dot(d_t, col.T)
+        if need_dx:
+            _fold(np.dot(W2T, d_t), x.shape[2], x.shape[3], FH, FW, stride, pad,
+                  dx[n0:n1])
+    return dx, dW2.reshape(W.shape), db

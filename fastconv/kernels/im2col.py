@@ -103,6 +103,7 @@ def _fold(col, H, W, FH, FW, stride, pad, img):
         n = q // C
         c = q % C
         d = img[n, c]
+        d[:, :] = 0
         for fh in range(FH):
             oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
             for fw in range(FW):
@@ -194,6 +195,6 @@ def fold(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     N, C, H, W = (chk.as_int("fold", "input_shape", s, 1) for s in input_shape)
     out_h, out_w = chk.out_size("fold", H, W, FH, FW, stride, pad)
     chk.check_shape("fold", "col", col, (C * FH * FW, N * out_h * out_w))
-    img = np.zeros((N, C, H, W), dtype=col.dtype)
+    img = np.empty((N, C, H, W), dtype=col.dtype)
     _fold(chk.contiguous(col), H, W, FH, FW, stride, pad, img)
     return img

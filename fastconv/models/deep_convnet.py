@@ -3,7 +3,7 @@ import numpy as np
 
 from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from ._params import ParamsIOMixin
-from .simple_convnet import batched_accuracy
+from .simple_convnet import _backward_input_layer, batched_accuracy
 
 __all__ = ["DeepConvNet"]
 
@@ -134,8 +134,9 @@ class DeepConvNet(ParamsIOMixin):
 
         tmp_layers = self.layers.copy()
         tmp_layers.reverse()
-        for layer in tmp_layers:
+        for layer in tmp_layers[:-1]:
             dout = layer.backward(dout)
+        _backward_input_layer(tmp_layers[-1], dout)
 
         grads = {}
         for i, layer in enumerate(self._param_layers(), start=1):

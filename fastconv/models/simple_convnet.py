@@ -10,6 +10,14 @@ from ._params import ParamsIOMixin
 __all__ = ["SimpleConvNet"]
 
 
+def _backward_input_layer(layer, dout):
+    """Backward of a network's first layer: its dW and db are needed, its dx is not."""
+    if isinstance(layer, Convolution):
+        layer.backward(dout, need_dx=False)
+    else:
+        layer.backward(dout)
+
+
 def batched_accuracy(predict, x, t, batch_size):
     """Share of ``x`` whose arg-max of ``predict`` equals ``t`` (indices or one-hot).
 
@@ -135,8 +143,9 @@ class SimpleConvNet(ParamsIOMixin):
         dout = self.last_layer.backward(dout)
         layers = list(self.layers.values())
         layers.reverse()
-        for layer in layers:
+        for layer in layers[:-1]:
             dout = layer.backward(dout)
+        _backward_input_layer(layers[-1], dout)
 
         grads = {}
         for i, layer in enumerate(self._param_layers(), start=1):
