@@ -1,0 +1,59 @@
+"""Helpers shared by the benchmark modules: arguments, thread settings, extra_info."""
+import functools
+import os
+import zlib
+from contextlib import contextmanager
+
+import numpy as np
+
+import registry
+from fastconv import config
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+NAIVE_NOTE = ("naive loops are timed on the small shape only: on the networks' shapes one "
+              "call takes seconds (pooling, im2col) to minutes (convolution)")
+
+
+def rounds(default):
+    """Rounds of the slow (pedantic) benchmarks; ``FASTCONV_BENCH_ROUNDS`` overrides."""
+    return max(1, int(os.environ.get("FASTCONV_BENCH_ROUNDS", default)))
+
+
+@functools.lru_cache(maxsize=2)
+def op_args(op, shape, dtype):
+    """Arguments of ``op`` on ``shape`` (cached: every implementation gets the same arrays)."""
+    return registry.make_args(op, shape.spec, DTYPES[dtype], seed=zlib.crc32(shape.name.encode()))
+
+
+def thread_info():
+    info = {"numba_threads": config.get_num_threads()}
+    if registry.HAS_TORCH:
+        import torch
+        info["torch_threads"] = torch.get_num_threads()
+    return info
+
+
+@contextmanager
+def threads(n):
+    """Run with ``n`` threads in fastconv's kernels, torch and (with threadpoolctl) BLAS."""
+    before = config.get_num_threads()
+    registry.set_num_threads(n)
+    try:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            yield "unchanged (no threadpoolctl)"
+        else:
+            with threadpool_limits(limits=n, user_api="blas"):
+                yield n
+    finally:
+        registry.set_num_threads(before)
+
+
+def skip_reason(op, shape, impl_name):
+    """Why ``impl_name`` does not run ``op`` on ``shape`` (None when it does)."""
+    if impl_name not in registry.REGISTRY[op]:
+        return "torch is not installed (pip install fastconv[torch])"
+    if impl_name == "naive" and not shape.small:
+        return NAIVE_NOTE
+    return None

@@ -1,0 +1,86 @@
+"""End to end: one step of the book's Trainer (gradient + Adam update + loss) at batch 100,
+and inference (accuracy) over 10,000 images, for SimpleConvNet and DeepConvNet.
+
+Groups: ``train_step|<net>|<dtype>`` and ``inference|<net>|<dtype>``; names as in the
+registry (``numpy_im2col`` is the network with the book's own layers). The plain loops are
+not run end to end (a DeepConvNet step would take hours). Rounds: ``FASTCONV_BENCH_ROUNDS``.
+"""
+import numpy as np
+import pytest
+
+import registry
+from bench import shapes
+from bench.common import DTYPES, rounds, thread_info
+from bench.twins import E2E_IMPLS, NETS, make_data, make_runner
+
+INFER_IMAGES = 10_000
+
+
+def _batch():
+    return 4 if shapes.smoke() else shapes.BATCH
+
+
+def _images():
+    return 8 if shapes.smoke() else INFER_IMAGES
+
+
+CASES = [(net, dtype, impl) for net in NETS for dtype in DTYPES for impl in E2E_IMPLS]
+IDS = [f"{net}|{dtype}|{impl}" for net, dtype, impl in CASES]
+
+
+def _runner_or_skip(impl, net, dtype):
+    if impl == "torch" and not registry.HAS_TORCH:
+        pytest.skip("torch is not installed (pip install fastconv[torch])")
+    return make_runner(impl, net, dtype, _batch())
+
+
+def _label(benchmark, kind, net, dtype, impl, **extra):
+    benchmark.group = f"{kind}|{net}|{dtype}"
+    benchmark.name = impl
+    benchmark.extra_info.update(op=kind, shape=net, dtype=dtype, impl=impl, **thread_info(),
+                                **extra)
+
+
+@pytest.mark.parametrize("net, dtype, impl", CASES, ids=IDS)
+def test_train_step(benchmark, net, dtype, impl):
+    runner = _runner_or_skip(impl, net, dtype)
+    runner.step()  # JIT compilation and first-touch allocations, untimed
+    _label(benchmark, "train_step", net, dtype, impl, batch=_batch())
+    loss = benchmark.pedantic(runner.step, rounds=rounds(10), warmup_rounds=1, iterations=1)
+    assert np.isfinite(loss)
+
+
+@pytest.mark.parametrize("net, dtype, impl", CASES, ids=IDS)
+def test_inference(benchmark, net, dtype, impl):
+    runner = _runner_or_skip(impl, net, dtype)
+    x, t = make_data(_images(), np.dtype(dtype), seed=7)
+    runner.infer(x[:100], t[:100])  # one batch compiles everything: the warm-up
+    _label(benchmark, "inference", net, dtype, impl, images=len(x), batch=100)
+    acc = benchmark.pedantic(runner.infer, args=(x, t), rounds=rounds(3), iterations=1)
+    assert 0.0 <= acc <= 1.0
+
+
+@pytest.mark.parametrize("net", list(NETS))
+def test_twins_agree(net):
+    """The four implementations are one network: same predictions from the same weights,
+    and the book's layers give fastconv's gradients."""
+    runners = {impl: make_runner(impl, net, "float64", 4) for impl in E2E_IMPLS
+               if impl != "torch" or registry.HAS_TORCH}
+    x = runners["numba_parallel"].x
+    want = runners["numba_parallel"].network.predict(x)
+    for impl, runner in runners.items():
+        if impl == "torch":
+            import torch
+            runner.network.eval()
+            with torch.no_grad():
+                got = runner.network(runner.x).numpy()
+        else:
+            with runner.active():
+                got = runner.network.predict(x)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=impl)
+    if net == "SimpleConvNet":  # no dropout, so gradients are comparable
+        g_book = runners["numpy_im2col"].network.gradient(x, runners["numpy_im2col"].t)
+        g_fast = runners["numba_parallel"].network.gradient(x, runners["numba_parallel"].t)
+        for key in g_fast:
+            np.testing.assert_allclose(g_book[key], g_fast[key], rtol=1e-9, atol=1e-15,
+                                       err_msg=key)
