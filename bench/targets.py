@@ -1,0 +1,203 @@
+"""The speed targets of the project, each measured as a ratio in one run, with PASS/FAIL.
+
+``python -m bench.targets [--rounds R] [--train-run DIR | --train] [--json FILE]``
+
+1. SimpleConvNet Trainer step (gradient + Adam + loss, batch 100), float64: <= 1/15 of the
+   book's algorithm, and faster than PyTorch CPU float32; float32 mode <= 1/2 of PyTorch float32.
+2. DeepConvNet step, float64: <= 1/12 of the book's algorithm; float32 mode <= PyTorch float32.
+3. Max pooling forward (with argmax) and backward on (100, 30, 24, 24): <= 1 ms median each.
+4. ``fastconv train`` (20 epochs, full MNIST): <= 150 s wall, test accuracy >= 0.988
+   (read from the run's metrics.json with --train-run, or run now with --train).
+5. First SimpleConvNet step in a new process: <= 15 s with an empty Numba cache, <= 2 s cached.
+6. Peak memory of a DeepConvNet ``gradient`` at batch 100: <= 1/3 of the book's algorithm.
+
+PyTorch rows are skipped (not failed) when torch is not installed.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [_ROOT, os.path.join(_ROOT, "tests")]
+
+from bench.twins import make_runner  # noqa: E402
+
+rows = []
+
+
+def report(target, figure, passed, detail=""):
+    verdict = {True: "PASS", False: "FAIL", None: "SKIP"}[passed]
+    rows.append({"target": target, "figure": figure, "verdict": verdict, "detail": detail})
+    print(f"{verdict:4}  {target:58} {figure:>16}  {detail}", flush=True)
+
+
+def median_time(func, rounds, warmup=2):
+    for _ in range(warmup):
+        func()
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def step_times(net, rounds):
+    """Median Trainer-step seconds of each implementation, interleaved in one run."""
+    impls = [("book", "numpy_im2col", np.float64), ("fc64", "numba_parallel", np.float64),
+             ("fc32", "numba_parallel", np.float32)]
+    if have_torch():
+        impls.append(("torch32", "torch", np.float32))
+    result = {}
+    for key, impl, dtype in impls:
+        runner = make_runner(impl, net, dtype, 100)
+        r = max(3, rounds // 4) if key == "book" else rounds
+        result[key] = median_time(runner.step, r)
+        print(f"      {net} step {key}: {result[key] * 1e3:.1f} ms", flush=True)
+    return result
+
+
+def check_steps(rounds):
+    s = step_times("SimpleConvNet", rounds)
+    ratio = s["book"] / s["fc64"]
+    report("1. SimpleConvNet step f64 <= 1/15 of the book", f"{ratio:.1f}x faster", ratio >= 15,
+           f"{s['fc64'] * 1e3:.1f} ms vs {s['book'] * 1e3:.1f} ms")
+    if "torch32" in s:
+        report("1. SimpleConvNet step f64 faster than torch f32",
+               f"{s['torch32'] / s['fc64']:.2f}x", s["fc64"] < s["torch32"],
+               f"torch f32 {s['torch32'] * 1e3:.1f} ms")
+        report("1. SimpleConvNet step f32 <= 1/2 of torch f32",
+               f"{s['torch32'] / s['fc32']:.2f}x", s["fc32"] <= s["torch32"] / 2,
+               f"{s['fc32'] * 1e3:.1f} ms")
+    else:
+        report("1. SimpleConvNet vs torch", "-", None, "torch not installed")
+    d = step_times("DeepConvNet", max(3, rounds // 3))
+    ratio = d["book"] / d["fc64"]
+    report("2. DeepConvNet step f64 <= 1/12 of the book", f"{ratio:.1f}x faster", ratio >= 12,
+           f"{d['fc64'] * 1e3:.0f} ms vs {d['book'] * 1e3:.0f} ms")
+    if "torch32" in d:
+        report("2. DeepConvNet step f32 <= torch f32", f"{d['torch32'] / d['fc32']:.2f}x",
+               d["fc32"] <= d["torch32"], f"{d['fc32'] * 1e3:.0f} ms vs "
+               f"{d['torch32'] * 1e3:.0f} ms")
+    return {"simple": s, "deep": d}
+
+
+def check_pooling(rounds):
+    from fastconv.layers import Pooling
+    x = np.random.default_rng(0).standard_normal((100, 30, 24, 24))
+    layer = Pooling(2, 2, 2)
+    out = layer.forward(x)
+    dout = np.ones_like(out)
+    fwd = median_time(lambda: layer.forward(x), rounds * 5)
+    bwd = median_time(lambda: layer.backward(dout), rounds * 5)
+    report("3. max pooling forward (100,30,24,24) <= 1 ms", f"{fwd * 1e3:.2f} ms", fwd <= 1e-3)
+    report("3. max pooling backward <= 1 ms", f"{bwd * 1e3:.2f} ms", bwd <= 1e-3)
+    return {"forward_s": fwd, "backward_s": bwd}
+
+
+def check_train(run_dir, run_now):
+    if run_now:
+        run_dir = run_dir or tempfile.mkdtemp(prefix="fastconv-train-")
+        subprocess.run([sys.executable, "-m", "fastconv", "train", "--out", run_dir,
+                        "--no-progress"], check=True)
+    if not run_dir:
+        report("4. fastconv train 20 epochs", "-", None, "give --train-run DIR or --train")
+        return None
+    with open(os.path.join(run_dir, "metrics.json")) as f:
+        m = json.load(f)
+    wall = m["wall_time_s"]
+    acc = m["final_test_acc"]
+    full = m["settings"]["epochs"] == 20 and m["settings"]["train_size"] == 60000
+    report("4. fastconv train wall <= 150 s", f"{wall:.0f} s", wall <= 150 and full,
+           "" if full else "not a 20-epoch run")
+    report("4. fastconv train test accuracy >= 0.988", f"{acc:.4f}", acc >= 0.988)
+    return m
+
+
+_FIRST_STEP = """
+import time, numpy as np
+t0 = time.perf_counter()
+from fastconv.models import SimpleConvNet
+from fastconv.optimizer import Adam
+t1 = time.perf_counter()
+np.random.seed(0)
+net = SimpleConvNet()
+x = np.random.rand(100, 1, 28, 28); t = np.random.randint(0, 10, 100)
+t2 = time.perf_counter()
+grads = net.gradient(x, t); Adam().update(net.params, grads); net.loss(x, t)
+print(t1 - t0, time.perf_counter() - t2)
+"""
+
+
+def check_compile():
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold", "cached"):
+            done = subprocess.run([sys.executable, "-c", _FIRST_STEP], env=env, check=True,
+                                  capture_output=True, text=True)
+            import_s, step_s = map(float, done.stdout.split())
+            out[label] = {"import_s": import_s, "first_step_s": step_s}
+    report("5. first SimpleConvNet step, empty cache <= 15 s",
+           f"{out['cold']['first_step_s']:.1f} s", out["cold"]["first_step_s"] <= 15,
+           f"import {out['cold']['import_s']:.1f} s")
+    report("5. first SimpleConvNet step, on-disk cache <= 2 s",
+           f"{out['cached']['first_step_s']:.2f} s", out["cached"]["first_step_s"] <= 2,
+           f"import {out['cached']['import_s']:.1f} s")
+    return out
+
+
+def check_memory():
+    """Peak of NumPy allocations (tracemalloc sees them; Numba's in-kernel scratch buffers,
+    one sample's col block per thread, are not counted) during one gradient."""
+    import tracemalloc
+    peak = {}
+    for impl in ("numpy_im2col", "numba_parallel"):
+        runner = make_runner(impl, "DeepConvNet", np.float64, 100)
+        runner.network.gradient(runner.x, runner.t)  # compile and warm up outside the trace
+        tracemalloc.start()
+        runner.network.gradient(runner.x, runner.t)
+        peak[impl] = tracemalloc.get_traced_memory()[1] / 2 ** 20
+        tracemalloc.stop()
+    ratio = peak["numba_parallel"] / peak["numpy_im2col"]
+    report("6. DeepConvNet gradient peak memory <= 1/3 of the book", f"{ratio:.2f} of book",
+           ratio <= 1 / 3, f"{peak['numba_parallel']:.0f} MiB vs {peak['numpy_im2col']:.0f} "
+           "MiB (tracemalloc peak)")
+    return peak
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.targets", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=20, help="timed rounds per step figure")
+    parser.add_argument("--train-run", help="folder of a finished `fastconv train` run")
+    parser.add_argument("--train", action="store_true", help="run `fastconv train` now")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    results = {"pooling": check_pooling(args.rounds), "steps": check_steps(args.rounds),
+               "compile": check_compile(), "memory": check_memory(),
+               "train": check_train(args.train_run, args.train), "rows": rows}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1, default=float)
+    failed = [r for r in rows if r["verdict"] == "FAIL"]
+    print(f"\n{len(rows) - len(failed)} of {len(rows)} target rows pass or skip")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
