@@ -57,39 +57,36 @@ def _col2im(col, N, C, H, W, FH, FW, stride, pad, img):
 
 @kernel
 def _unfold(x, FH, FW, stride, pad, col):
-    # col[(c*FH + fh)*FW + fw, (n*out_h + oh)*out_w + ow]: each (row, n) block is written
-    # contiguously, and the whole batch is then one GEMM with the (FN, C*FH*FW) filters.
+    # col[(c*FH + fh)*FW + fw, (n*out_h + oh)*out_w + ow]: every (row, n) block is a run of
+    # contiguous writes (slice copies for unit stride), and the whole batch is then one GEMM
+    # with the (FN, C*FH*FW) filters.
     N, C, H, W = x.shape
     out_h = (H + 2 * pad - FH) // stride + 1
     out_w = (W + 2 * pad - FW) // stride + 1
     P = out_h * out_w
     K = C * FH * FW
-    for q in prange(K * N):
-        k = q // N
-        n = q % N
+    xf = x.reshape(-1)
+    for k in prange(K):
         c = k // (FH * FW)
         fh = (k // FW) % FH
         fw = k % FW
         oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
         ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
-        dst = col[k, n * P:(n + 1) * P]
-        for oh in range(out_h):
-            r = oh * out_w
-            if oh < oh_lo or oh >= oh_hi:
-                for ow in range(out_w):
-                    dst[r + ow] = 0
-                continue
-            xrow = x[n, c, oh * stride + fh - pad]
-            for ow in range(ow_lo):
-                dst[r + ow] = 0
-            if stride == 1:
-                for ow in range(ow_lo, ow_hi):
-                    dst[r + ow] = xrow[ow + fw - pad]
-            else:
-                for ow in range(ow_lo, ow_hi):
-                    dst[r + ow] = xrow[ow * stride + fw - pad]
-            for ow in range(ow_hi, out_w):
-                dst[r + ow] = 0
+        row = col[k]
+        for n in range(N):
+            base = n * P
+            row[base:base + oh_lo * out_w] = 0
+            for oh in range(oh_lo, oh_hi):
+                r = base + oh * out_w
+                src = ((n * C + c) * H + oh * stride + fh - pad) * W + fw - pad
+                row[r:r + ow_lo] = 0
+                if stride == 1:
+                    row[r + ow_lo:r + ow_hi] = xf[src + ow_lo:src + ow_hi]
+                else:
+                    for ow in range(ow_lo, ow_hi):
+                        row[r + ow] = xf[src + ow * stride]
+                row[r + ow_hi:r + out_w] = 0
+            row[base + oh_hi * out_w:base + P] = 0
 
 
 @kernel
