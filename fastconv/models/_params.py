@@ -5,12 +5,12 @@ loads it back with ``pickle.load``, which runs whatever code a crafted file asks
 restricted unpickler resolves only the few globals that rebuilding plain NumPy arrays needs,
 and the result must then be a dict of str keys and floating-point arrays.
 """
-import collections
 import os
 import pickle
-import tempfile
 
 import numpy as np
+
+from .._safeio import atomic_write, safe_unpickle
 
 __all__ = ["ParamsFileError", "load_params_file", "save_params_file", "check_params",
            "ParamsIOMixin"]
@@ -19,48 +19,6 @@ __all__ = ["ParamsFileError", "load_params_file", "save_params_file", "check_par
 class ParamsFileError(ValueError):
     """A params file is missing, is not a pickle, holds something other than a dict of
     arrays, or does not fit the network."""
-
-
-def _latin1_encode(text, encoding):
-    # protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, 'latin1');
-    # only that one codec is allowed
-    if encoding.replace("-", "").replace("_", "").lower() not in ("latin1", "iso88591"):
-        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
-    return text.encode("latin1")
-
-
-def _allowed_globals():
-    # take the functions from NumPy's own reducers instead of importing private modules, so
-    # the names NumPy 1.x wrote (numpy.core...) and NumPy 2.x writes (numpy._core...) both
-    # map to whatever this NumPy provides
-    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]
-    frombuffer = np.zeros(1).__reduce_ex__(5)[0]
-    table = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
-             ("_codecs", "encode"): _latin1_encode,
-             ("collections", "OrderedDict"): collections.OrderedDict}
-    for core in ("numpy.core", "numpy._core"):
-        table[(core + ".multiarray", "_reconstruct")] = reconstruct
-        table[(core + ".numeric", "_frombuffer")] = frombuffer
-    return table
-
-
-_ALLOWED = _allowed_globals()
-
-
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that can build dicts, strings and NumPy arrays, and nothing that imports or
-    calls anything else."""
-
-    def find_class(self, module, name):
-        try:
-            return _ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to load the global {module}.{name}: a params file may only hold a "
-                "dict of NumPy arrays") from None
-
-    def persistent_load(self, pid):
-        raise pickle.UnpicklingError("refusing persistent ids in a params file")
 
 
 def load_params_file(file_name):
@@ -87,7 +45,7 @@ def load_params_file(file_name):
     try:
         with open(file_name, "rb") as f:
             # latin1 lets pickles written by Python 2 decode their array bytes, as NumPy asks
-            obj = _ArraysOnlyUnpickler(f, encoding="latin1").load()
+            obj = safe_unpickle(f)
     except OSError as exc:
         raise ParamsFileError(f"cannot read params file {file_name}: {exc.strerror or exc}") \
             from None
@@ -122,19 +80,7 @@ def save_params_file(params, file_name="params.pkl"):
     """
     file_name = os.fspath(file_name)
     plain = {key: np.asarray(val) for key, val in params.items()}
-    directory = os.path.dirname(os.path.abspath(file_name))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".params-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(plain, f)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, file_name)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(file_name, lambda f: pickle.dump(plain, f))
 
 
 def check_params(loaded, expected, file_name, model_name):

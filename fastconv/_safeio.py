@@ -1,0 +1,87 @@
+"""Safe file input/output shared by the params files and the MNIST cache.
+
+``safe_unpickle`` rebuilds dicts, lists, tuples, strings, numbers and NumPy arrays and refuses
+every other global, so a crafted pickle cannot run code. ``atomic_write`` writes through a
+temporary file in the target folder and renames it, so readers never see half a file.
+"""
+import collections
+import os
+import pickle
+import tempfile
+
+import numpy as np
+
+__all__ = ["safe_unpickle", "atomic_write"]
+
+
+def _latin1_encode(text, encoding):
+    # protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, 'latin1');
+    # only that one codec is allowed
+    if encoding.replace("-", "").replace("_", "").lower() not in ("latin1", "iso88591"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+def _allowed_globals():
+    # take the functions from NumPy's own reducers instead of importing private modules, so
+    # the names NumPy 1.x wrote (numpy.core...) and NumPy 2.x writes (numpy._core...) both
+    # map to whatever this NumPy provides
+    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]
+    scalar = np.float64(0).__reduce__()[0]
+    table = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+             ("_codecs", "encode"): _latin1_encode,
+             ("collections", "OrderedDict"): collections.OrderedDict}
+    for core in ("numpy.core", "numpy._core"):
+        table[(core + ".multiarray", "_reconstruct")] = reconstruct
+        table[(core + ".multiarray", "scalar")] = scalar
+        table[(core + ".numeric", "_frombuffer")] = frombuffer
+    return table
+
+
+_ALLOWED = _allowed_globals()
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refusing to load the global {module}.{name}: only plain containers and "
+                "NumPy arrays may be loaded") from None
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refusing persistent ids")
+
+
+def safe_unpickle(fileobj):
+    """Load a pickle of containers and NumPy arrays (any protocol, Python-2 era included:
+    ``encoding='latin1'``) without executing code; ``pickle.UnpicklingError`` otherwise."""
+    return _ArraysOnlyUnpickler(fileobj, encoding="latin1").load()
+
+
+def atomic_write(path, write, check=None):
+    """Write ``path`` through a temp file in the same folder, then ``os.replace``.
+
+    ``write(fileobj)`` fills the temp file; ``check(tmp_path)`` may reject it by raising.
+    On any failure the temp file is removed.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                               suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if check is not None:
+            check(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache may be shared
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
