@@ -2,6 +2,9 @@
 
 ``python -m bench.targets [--rounds R] [--train-run DIR | --train] [--json FILE]``
 
+0. (issue 2) At SimpleConvNet's shapes, Pooling forward+backward >= 15x and Convolution
+   forward+backward >= 4x faster than the NumPy twin of the book's layers.
+
 1. SimpleConvNet Trainer step (gradient + Adam + loss, batch 100), float64: <= 1/15 of the
    book's algorithm, and faster than PyTorch CPU float32; float32 mode <= 1/2 of PyTorch float32.
 2. DeepConvNet step, float64: <= 1/12 of the book's algorithm; float32 mode <= PyTorch float32.
@@ -96,6 +99,36 @@ def check_steps(rounds):
     return {"simple": s, "deep": d}
 
 
+def check_layers(rounds):
+    """Issue 2's bar: at SimpleConvNet's shapes, Pooling fwd+bwd >= 15x and Convolution
+    fwd+bwd >= 4x faster than the NumPy twin of the book's layers (bench/book_layers.py)."""
+    from bench import book_layers
+    from fastconv import layers
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((100, 1, 28, 28))
+    W = 0.01 * rng.standard_normal((30, 1, 5, 5))
+    b = np.zeros(30)
+    a = np.maximum(rng.standard_normal((100, 30, 24, 24)), 0)
+    pairs = {"Convolution": (layers.Convolution(W, b), book_layers.Convolution(W, b), x),
+             "Pooling": (layers.Pooling(2, 2, 2), book_layers.Pooling(2, 2, 2), a)}
+    out = {}
+    for name, (fast, book, inp) in pairs.items():
+        dout = rng.standard_normal(fast.forward(inp).shape)
+        times = []
+        for layer in (fast, book):
+            def fwd_bwd(layer=layer):
+                layer.forward(inp)
+                layer.backward(dout)
+            times.append(median_time(fwd_bwd, rounds * 2))
+        out[name] = {"fastconv_s": times[0], "book_s": times[1]}
+        need = 15 if name == "Pooling" else 4
+        ratio = times[1] / times[0]
+        report(f"0. {name} fwd+bwd at SimpleConvNet shapes >= {need}x the book",
+               f"{ratio:.1f}x faster", ratio >= need,
+               f"{times[0] * 1e3:.2f} ms vs {times[1] * 1e3:.2f} ms")
+    return out
+
+
 def check_pooling(rounds):
     from fastconv.layers import Pooling
     x = np.random.default_rng(0).standard_normal((100, 30, 24, 24))
@@ -188,7 +221,7 @@ def main(argv=None):
     parser.add_argument("--train", action="store_true", help="run `fastconv train` now")
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args(argv)
-    results = {"pooling": check_pooling(args.rounds), "steps": check_steps(args.rounds),
+    results = {"layers": check_layers(args.rounds), "pooling": check_pooling(args.rounds), "steps": check_steps(args.rounds),
                "compile": check_compile(), "memory": check_memory(),
                "train": check_train(args.train_run, args.train), "rows": rows}
     if args.json:
