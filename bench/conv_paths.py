@@ -1,0 +1,68 @@
+"""Direct loops vs unfold + GEMM vs the book, for every convolution of the book's networks.
+
+``python -m bench.conv_paths [--rounds R]`` prints, per layer shape at batch 100 in float64,
+the best-of-R forward and backward milliseconds of fastconv's two convolution paths and of the
+book's algorithm. ``kernels.conv.prefer_direct`` (which path ``Convolution`` takes) is set
+from this table.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests"))
+import naive  # noqa: E402
+from fastconv.kernels import conv  # noqa: E402
+
+# (name, x shape, W shape, pad): stride 1 everywhere in the book's networks
+LAYERS = [("simple conv1", (100, 1, 28, 28), (30, 1, 5, 5), 0),
+          ("deep conv1", (100, 1, 28, 28), (16, 1, 3, 3), 1),
+          ("deep conv2", (100, 16, 28, 28), (16, 16, 3, 3), 1),
+          ("deep conv3", (100, 16, 14, 14), (32, 16, 3, 3), 1),
+          ("deep conv4", (100, 32, 14, 14), (32, 32, 3, 3), 2),
+          ("deep conv5", (100, 32, 8, 8), (64, 32, 3, 3), 1),
+          ("deep conv6", (100, 64, 8, 8), (64, 64, 3, 3), 1)]
+
+
+def best_ms(func, rounds):
+    func()
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+    return min(times) * 1e3
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.conv_paths", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    print("| layer | K = C*FH*FW | direct fwd / bwd ms | GEMM fwd / bwd ms | book fwd / bwd ms "
+          "| prefer_direct |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for name, xs, ws, pad in LAYERS:
+        x = rng.standard_normal(xs)
+        W = 0.1 * rng.standard_normal(ws)
+        b = rng.standard_normal(ws[0])
+        dout = rng.standard_normal(conv.conv_forward_gemm(x, W, b, 1, pad).shape)
+        ref = naive.book_conv_forward(x, W, b, 1, pad)
+        cells = [
+            (best_ms(lambda: conv.conv_forward_direct(x, W, b, 1, pad), args.rounds),
+             best_ms(lambda: conv.conv_backward_direct(dout, x, W, 1, pad), args.rounds)),
+            (best_ms(lambda: conv.conv_forward_gemm(x, W, b, 1, pad), args.rounds),
+             best_ms(lambda: conv.conv_backward_gemm(dout, x, W, 1, pad), args.rounds)),
+            (best_ms(lambda: naive.book_conv_forward(x, W, b, 1, pad), max(3, args.rounds // 3)),
+             best_ms(lambda: naive.book_conv_backward(dout, x, W, ref[1], ref[2], 1, pad),
+                     max(3, args.rounds // 3)))]
+        K = ws[1] * ws[2] * ws[3]
+        print(f"| {name} | {K} | " + " | ".join(f"{f:.1f} / {g:.1f}" for f, g in cells)
+              + f" | {conv.prefer_direct(xs, ws)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
