@@ -37,7 +37,7 @@ rows = []
 def report(target, figure, passed, detail=""):
     verdict = {True: "PASS", False: "FAIL", None: "SKIP"}[passed]
     rows.append({"target": target, "figure": figure, "verdict": verdict, "detail": detail})
-    print(f"{verdict:4}  {target:58} {figure:>16}  {detail}", flush=True)
+    print(f"{verdict:4}  {target:62} {figure:>16}  {detail}", flush=True)
 
 
 def median_time(func, rounds, warmup=2):
