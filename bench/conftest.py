@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+import fastconv  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads BLAS)
+
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

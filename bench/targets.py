@@ -16,6 +16,7 @@
 
 PyTorch rows are skipped (not failed) when torch is not installed.
 """
+import fastconv  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads BLAS)
 import argparse
 import json
 import os

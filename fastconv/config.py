@@ -16,11 +16,17 @@ Environment variables (read once, at import):
     ``0`` (default). ``1`` lets LLVM reorder sums and drop NaN checks: faster, but the results
     are then no longer bit-stable and NaN no longer propagates. Needs a new process.
 ``FASTCONV_THREADING_LAYER``
-    Numba threading layer, default ``workqueue`` (unless ``NUMBA_THREADING_LAYER`` is set).
-    On 2 cores the OpenMP layer's spinning workers fight OpenBLAS's threads between kernels
-    (measured: a SimpleConvNet step 2-4x slower, see bench/); workqueue threads sleep.
-    ``workqueue`` does not allow two Python threads to run parallel kernels at once: use
-    ``omp`` or ``tbb`` for that.
+    Numba threading layer (default: ``NUMBA_THREADING_LAYER``, else Numba's own choice, tbb
+    then omp then workqueue).
+
+Thread hand-over with BLAS. A convolution alternates OpenBLAS GEMMs and Numba kernels on the
+same cores. Measured on 2 cores (bench/README): idle OpenBLAS threads spin for a long time and
+delayed the next Numba launch from 4 us to 3.8 ms; OpenMP's workers spin too; ``workqueue``
+never spins but costs ~110 us a launch. fastconv therefore sets, unless already set,
+``GOMP_SPINCOUNT=10000`` here and ``OPENBLAS_THREAD_TIMEOUT=4`` in ``fastconv/__init__``
+(OpenBLAS reads it when NumPy is imported, so it takes effect when fastconv is imported first,
+as ``fastconv train`` does; export it yourself otherwise). With both, a launch after a GEMM
+takes ~6-45 us.
 ``FASTCONV_KEEP_DTYPE``
     ``0`` (default): the book's rule, im2col-based layers compute and return float64.
     ``1``: layers keep float32 end to end (the "float32 mode").
@@ -43,9 +49,10 @@ def _env_flag(name, default):
 
 CACHE = _env_flag("FASTCONV_CACHE", True)
 THREADING_LAYER = os.environ.get("FASTCONV_THREADING_LAYER") or os.environ.get(
-    "NUMBA_THREADING_LAYER") or "workqueue"
-# read by Numba when the first parallel kernel launches, so it must be set before that
+    "NUMBA_THREADING_LAYER") or "default"
+# read by Numba (and libgomp) when the first parallel kernel launches, so set before that
 numba.config.THREADING_LAYER = THREADING_LAYER
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 FASTMATH = _env_flag("FASTCONV_FASTMATH", False)
 _state = {
     "parallel": _env_flag("FASTCONV_PARALLEL", True),
