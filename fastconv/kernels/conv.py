@@ -176,13 +176,20 @@ def _result_dtype(x, W, dtype):
 
 
 def prefer_direct(x_shape, W_shape, stride=1):
-    """Whether the direct loops beat unfold + GEMM for this shape (measured on 2 cores, see
-    bench/): only for few input channels, where each GEMM would be K = C*FH*FW <= 32 deep
-    and the col matrix costs more to write than the loops cost to run."""
-    if len(W_shape) != 4:
-        return False  # let the kernel wrapper report the bad shape
+    """Whether the direct loops beat unfold + GEMM for this shape.
+
+    From ``python -m bench.conv_paths`` on 2 cores (two runs, batch 100): direct wins or ties
+    where the GEMM would be shallow (K = C*FH*FW <= 32: the networks' first layers) and on
+    large planes (DeepConvNet's conv2: 28x28 outputs, K = 144: 72-81 vs 89-98 ms forward +
+    backward), where the unfolded block of a few samples no longer fits in cache; GEMM wins
+    on the small planes of the deeper layers (conv5: 24-27 vs 31-39 ms).
+    """
+    if len(W_shape) != 4 or len(x_shape) != 4 or not isinstance(stride, int) or stride < 1:
+        return False  # let the kernel wrapper report the bad argument
     FN, C, FH, FW = W_shape
-    return C * FH * FW <= 32
+    H, W = x_shape[2], x_shape[3]
+    out_cells = ((H - FH) // stride + 1) * ((W - FW) // stride + 1)  # pad ignored: a hint
+    return C * FH * FW <= 32 or out_cells >= 512
 
 
 def conv_forward_direct(x, W, b, stride=1, pad=0, dtype=None):
