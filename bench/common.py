@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark modules: arguments, thread settings, extra_info."""
 import functools
 import os
+import time
 import zlib
 from contextlib import contextmanager
 
@@ -10,6 +11,19 @@ import registry
 from fastconv import config
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
+def timings(func, rounds, warmup=1):
+    """Seconds of ``rounds`` calls of ``func`` after ``warmup`` untimed ones (for the scripts
+    that time outside pytest-benchmark: bench.targets, bench.conv_paths)."""
+    for _ in range(warmup):
+        func()
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 NAIVE_NOTE = ("naive loops are timed on the small shape only: on the networks' shapes one "
               "call takes seconds (pooling, im2col) to minutes (convolution)")
 

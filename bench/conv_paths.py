@@ -8,13 +8,13 @@ from this table.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tests"))
 import naive  # noqa: E402
+from bench.common import timings  # noqa: E402
 from fastconv.kernels import conv  # noqa: E402
 
 # (name, x shape, W shape, pad): stride 1 everywhere in the book's networks
@@ -28,13 +28,7 @@ LAYERS = [("simple conv1", (100, 1, 28, 28), (30, 1, 5, 5), 0),
 
 
 def best_ms(func, rounds):
-    func()
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1e3
+    return min(timings(func, rounds)) * 1e3
 
 
 def main(argv=None):

@@ -23,13 +23,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [_ROOT, os.path.join(_ROOT, "tests")]
 
+from bench.common import timings  # noqa: E402
 from bench.twins import make_runner  # noqa: E402
 
 rows = []
@@ -42,14 +42,7 @@ def report(target, figure, passed, detail=""):
 
 
 def median_time(func, rounds, warmup=2):
-    for _ in range(warmup):
-        func()
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return float(np.median(timings(func, rounds, warmup)))
 
 
 def have_torch():
