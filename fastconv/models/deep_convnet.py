@@ -3,7 +3,7 @@ import numpy as np
 
 from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from ._params import ParamsIOMixin
-from .simple_convnet import _backward_input_layer, batched_accuracy
+from .simple_convnet import backprop, batched_accuracy
 
 __all__ = ["DeepConvNet"]
 
@@ -128,18 +128,4 @@ class DeepConvNet(ParamsIOMixin):
         # forward
         self.loss(x, t)
 
-        # backward
-        dout = 1
-        dout = self.last_layer.backward(dout)
-
-        tmp_layers = self.layers.copy()
-        tmp_layers.reverse()
-        for layer in tmp_layers[:-1]:
-            dout = layer.backward(dout)
-        _backward_input_layer(tmp_layers[-1], dout)
-
-        grads = {}
-        for i, layer in enumerate(self._param_layers(), start=1):
-            grads['W' + str(i)] = layer.dW
-            grads['b' + str(i)] = layer.db
-        return grads
+        return backprop(self.last_layer, self.layers, self._param_layers())

@@ -10,12 +10,24 @@ from ._params import ParamsIOMixin
 __all__ = ["SimpleConvNet"]
 
 
-def _backward_input_layer(layer, dout):
-    """Backward of a network's first layer: its dW and db are needed, its dx is not."""
-    if isinstance(layer, Convolution):
-        layer.backward(dout, need_dx=False)
+def backprop(last_layer, layers, param_layers):
+    """The book's backward pass: ``last_layer`` then ``layers`` in reverse order; returns the
+    grads dict ``W1, b1, ...`` from the ``dW``/``db`` of ``param_layers``.
+
+    The input layer's dx is not needed, so a Convolution there skips it.
+    """
+    dout = last_layer.backward(1)
+    layers = list(layers)
+    for layer in reversed(layers[1:]):
+        dout = layer.backward(dout)
+    if isinstance(layers[0], Convolution):
+        layers[0].backward(dout, need_dx=False)
     else:
-        layer.backward(dout)
+        layers[0].backward(dout)
+    grads = {}
+    for i, layer in enumerate(param_layers, start=1):
+        grads['W' + str(i)], grads['b' + str(i)] = layer.dW, layer.db
+    return grads
 
 
 def batched_accuracy(predict, x, t, batch_size):
@@ -138,16 +150,4 @@ class SimpleConvNet(ParamsIOMixin):
         # forward
         self.loss(x, t)
 
-        # backward
-        dout = 1
-        dout = self.last_layer.backward(dout)
-        layers = list(self.layers.values())
-        layers.reverse()
-        for layer in layers[:-1]:
-            dout = layer.backward(dout)
-        _backward_input_layer(layers[-1], dout)
-
-        grads = {}
-        for i, layer in enumerate(self._param_layers(), start=1):
-            grads['W' + str(i)], grads['b' + str(i)] = layer.dW, layer.db
-        return grads
+        return backprop(self.last_layer, self.layers.values(), self._param_layers())
