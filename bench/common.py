@@ -24,6 +24,21 @@ def timings(func, rounds, warmup=1):
     return times
 
 
+def interleaved_timings(funcs, rounds, warmup=1):
+    """Seconds of ``rounds`` calls of each function, the rounds interleaved (one call of each
+    in turn) so that the machine's slow phases hit every contender alike."""
+    for func in funcs:
+        for _ in range(warmup):
+            func()
+    times = [[] for _ in funcs]
+    for _ in range(rounds):
+        for func, out in zip(funcs, times):
+            t0 = time.perf_counter()
+            func()
+            out.append(time.perf_counter() - t0)
+    return times
+
+
 NAIVE_NOTE = ("naive loops are timed on the small shape only: on the networks' shapes one "
               "call takes seconds (pooling, im2col) to minutes (convolution)")
 

@@ -1,9 +1,9 @@
-"""Direct loops vs unfold + GEMM vs the book, for every convolution of the book's networks.
+"""fastconv's three convolution paths vs the book, for every convolution of the book's networks.
 
 ``python -m bench.conv_paths [--rounds R]`` prints, per layer shape at batch 100 in float64,
-the best-of-R forward and backward milliseconds of fastconv's two convolution paths and of the
-book's algorithm. ``kernels.conv.prefer_direct`` (which path ``Convolution`` takes) is set
-from this table.
+the best-of-R forward and backward milliseconds (rounds interleaved) of the direct loops,
+per-sample BLAS and block GEMM, and of the book's algorithm. ``kernels.conv.conv_path`` (which
+path ``Convolution`` takes) is set from this table.
 """
 import argparse
 import os
@@ -14,8 +14,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tests"))
 import naive  # noqa: E402
-from bench.common import timings  # noqa: E402
-from fastconv.kernels import conv  # noqa: E402
+from bench.common import interleaved_timings, timings  # noqa: E402
+from fastconv.kernels import conv, conv_blas  # noqa: E402
 
 # (name, x shape, W shape, pad): stride 1 everywhere in the book's networks
 LAYERS = [("simple conv1", (100, 1, 28, 28), (30, 1, 5, 5), 0),
@@ -27,8 +27,9 @@ LAYERS = [("simple conv1", (100, 1, 28, 28), (30, 1, 5, 5), 0),
           ("deep conv6", (100, 64, 8, 8), (64, 64, 3, 3), 1)]
 
 
-def best_ms(func, rounds):
-    return min(timings(func, rounds)) * 1e3
+PATHS = {"direct": (conv.conv_forward_direct, conv.conv_backward_direct),
+         "blas": (conv_blas.conv_forward_blas, conv_blas.conv_backward_blas),
+         "gemm": (conv.conv_forward_gemm, conv.conv_backward_gemm)}
 
 
 def main(argv=None):
@@ -36,26 +37,28 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    print("| layer | K = C*FH*FW | direct fwd / bwd ms | GEMM fwd / bwd ms | book fwd / bwd ms "
-          "| prefer_direct |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    print("| layer | K = C*FH*FW | " + " | ".join(f"{p} fwd / bwd ms" for p in PATHS)
+          + " | book fwd / bwd ms | conv_path |")
+    print("| --- | ---: |" + " ---: |" * (len(PATHS) + 1) + " --- |")
     for name, xs, ws, pad in LAYERS:
         x = rng.standard_normal(xs)
         W = 0.1 * rng.standard_normal(ws)
         b = rng.standard_normal(ws[0])
         dout = rng.standard_normal(conv.conv_forward_gemm(x, W, b, 1, pad).shape)
         ref = naive.book_conv_forward(x, W, b, 1, pad)
-        cells = [
-            (best_ms(lambda: conv.conv_forward_direct(x, W, b, 1, pad), args.rounds),
-             best_ms(lambda: conv.conv_backward_direct(dout, x, W, 1, pad), args.rounds)),
-            (best_ms(lambda: conv.conv_forward_gemm(x, W, b, 1, pad), args.rounds),
-             best_ms(lambda: conv.conv_backward_gemm(dout, x, W, 1, pad), args.rounds)),
-            (best_ms(lambda: naive.book_conv_forward(x, W, b, 1, pad), max(3, args.rounds // 3)),
-             best_ms(lambda: naive.book_conv_backward(dout, x, W, ref[1], ref[2], 1, pad),
-                     max(3, args.rounds // 3)))]
+        funcs = []
+        for fwd, bwd in PATHS.values():
+            funcs += [lambda fwd=fwd: fwd(x, W, b, 1, pad),
+                      lambda bwd=bwd: bwd(dout, x, W, 1, pad)]
+        times = [min(t) * 1e3 for t in interleaved_timings(funcs, args.rounds)]
+        book = (min(timings(lambda: naive.book_conv_forward(x, W, b, 1, pad),
+                            max(3, args.rounds // 3))) * 1e3,
+                min(timings(lambda: naive.book_conv_backward(dout, x, W, ref[1], ref[2], 1, pad),
+                            max(3, args.rounds // 3))) * 1e3)
+        cells = [(times[2 * i], times[2 * i + 1]) for i in range(len(PATHS))] + [book]
         K = ws[1] * ws[2] * ws[3]
         print(f"| {name} | {K} | " + " | ".join(f"{f:.1f} / {g:.1f}" for f, g in cells)
-              + f" | {conv.prefer_direct(xs, ws)} |", flush=True)
+              + f" | {conv.conv_path(xs, ws)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import numpy as np
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [_ROOT, os.path.join(_ROOT, "tests")]
 
-from bench.common import timings  # noqa: E402
+from bench.common import interleaved_timings, timings  # noqa: E402
 from bench.twins import make_runner  # noqa: E402
 
 rows = []
@@ -108,12 +108,12 @@ def check_layers(rounds):
     out = {}
     for name, (fast, book, inp) in pairs.items():
         dout = rng.standard_normal(fast.forward(inp).shape)
-        times = []
-        for layer in (fast, book):
-            def fwd_bwd(layer=layer):
-                layer.forward(inp)
-                layer.backward(dout)
-            times.append(median_time(fwd_bwd, rounds * 2))
+
+        def fwd_bwd(layer):
+            layer.forward(inp)
+            layer.backward(dout)
+        times = [float(np.median(t)) for t in interleaved_timings(
+            [lambda: fwd_bwd(fast), lambda: fwd_bwd(book)], rounds * 2, warmup=2)]
         out[name] = {"fastconv_s": times[0], "book_s": times[1]}
         need = 15 if name == "Pooling" else 4
         ratio = times[1] / times[0]

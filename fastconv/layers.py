@@ -198,8 +198,8 @@ class BatchNormalization:
 class Convolution:
     """Convolution layer. ``W`` (FN, C, FH, FW), ``b`` (FN,).
 
-    Per shape it runs either direct Numba loops (few input channels, e.g. the first layer of
-    SimpleConvNet) or unfold + BLAS GEMM (the rest); see ``kernels.conv.prefer_direct``.
+    Per shape it runs one small BLAS GEMM per sample or one GEMM per block of samples; see
+    ``kernels.conv.conv_path``.
     ``col`` and ``col_W`` are the book's matrices, built on demand when read: fastconv does not
     keep the (N*out_h*out_w, C*FH*FW) float64 matrix between forward and backward.
     """
@@ -211,7 +211,6 @@ class Convolution:
         self.pad = pad
         # kept for backward
         self.x = None
-        self._direct = None
         # gradients
         self.dW = None
         self.db = None
@@ -231,18 +230,15 @@ class Convolution:
 
     def forward(self, x):
         dt = _compute_dtype(x, self.W)
-        self._direct = conv.prefer_direct(np.shape(x), self.W.shape, self.stride)
-        forward = conv.conv_forward_direct if self._direct else conv.conv_forward_gemm
-        out = forward(x, self.W, self.b, self.stride, self.pad, dtype=dt)
+        out = conv.conv_forward(x, self.W, self.b, self.stride, self.pad, dtype=dt)
         self.x = x
         return out
 
     def backward(self, dout, need_dx=True):
         """Set ``dW``, ``db`` and return dx; ``need_dx=False`` (not in the book: for a
         network's input layer, whose dx nobody reads) skips dx and returns None."""
-        backward = conv.conv_backward_direct if self._direct else conv.conv_backward_gemm
-        dx, dW, db = backward(dout, self.x, self.W, self.stride, self.pad,
-                              dtype=_compute_dtype(self.x, self.W), need_dx=need_dx)
+        dx, dW, db = conv.conv_backward(dout, self.x, self.W, self.stride, self.pad,
+                                        dtype=_compute_dtype(self.x, self.W), need_dx=need_dx)
         self.dW = dW
         # the book's db is np.sum(dout): dout's dtype
         self.db = db.astype(np.result_type(dout.dtype, np.float32), copy=False)

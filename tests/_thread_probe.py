@@ -29,6 +29,12 @@ def run_all():
     parts += [out, *conv.conv_backward_direct(dout, x, W1, 1, 1)]
     parts += [conv.conv_forward_gemm(x, W1, b, 1, 1), *conv.conv_backward_gemm(dout, x, W1, 1, 1)]
     parts += [conv.conv_forward_direct(x, W2, b[:4], 2, 1)]
+    # per-sample BLAS: 20 samples are 3 blocks, run by the worker threads
+    xb = rng.standard_normal((20, 3, 9, 10))
+    out = conv.conv_forward_blas(xb, W1, b, 1, 1)
+    doutb = rng.standard_normal(out.shape)
+    parts += [out, *conv.conv_backward_blas(doutb, xb, W1, 1, 1),
+              conv.conv_forward_blas(xb, W2, b[:4], 2, 0)]
     for stride in (1, 2):  # overlapping and disjoint windows
         out, arg = pooling.maxpool_forward(x, 3, 3, stride, 1)
         g = rng.standard_normal(out.shape)

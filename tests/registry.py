@@ -236,12 +236,12 @@ def numba_variant(parallel):
 
 
 def conv_path(x_shape, W_shape, stride):
-    """'direct' or 'gemm': the path fastconv's Convolution layer takes for this shape."""
-    return "direct" if conv.prefer_direct(x_shape, W_shape, stride) else "gemm"
+    """'blas' or 'gemm': the path fastconv's Convolution layer takes for this shape."""
+    return conv.conv_path(x_shape, W_shape, stride)
 
 
 def _fc_conv_forward(x, W, b, stride, pad):
-    # the layer, as a network runs it (direct loops or unfold + GEMM, chosen per shape)
+    # the layer, as a network runs it (per-sample or block GEMMs, chosen per shape)
     return layers.Convolution(W, b, stride, pad).forward(x)
 
 

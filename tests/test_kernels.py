@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import naive as nv
 from conftest import assert_close
-from fastconv.kernels import activation, conv, pooling
+from fastconv.kernels import activation, conv, conv_blas, pooling
 from fastconv.util import col2im, im2col
 
 
@@ -46,18 +46,20 @@ def test_im2col_col2im_bitwise_equal_to_book(case):
     assert_close(img, nv.loop_col2im(dcol, x.shape, FH, FW, stride, pad))
 
 
-@pytest.mark.parametrize("path", ["direct", "gemm"])
+CONV_PATHS = {"direct": (conv.conv_forward_direct, conv.conv_backward_direct),
+              "blas": (conv.conv_forward_blas, conv.conv_backward_blas),
+              "gemm": (conv.conv_forward_gemm, conv.conv_backward_gemm)}
+
+
+@pytest.mark.parametrize("path", sorted(CONV_PATHS))
 @given(case=conv_case())
 def test_conv_forward_backward_match_book_and_loops(path, case):
     x, Wt, b, stride, pad = case
     ref, col, col_W = nv.book_conv_forward(x, Wt, b, stride, pad)
     dout = np.random.default_rng(2).standard_normal(ref.shape)
-    if path == "direct":
-        out = conv.conv_forward_direct(x, Wt, b, stride, pad)
-        dx, dW, db = conv.conv_backward_direct(dout, x, Wt, stride, pad)
-    else:
-        out = conv.conv_forward_gemm(x, Wt, b, stride, pad)
-        dx, dW, db = conv.conv_backward_gemm(dout, x, Wt, stride, pad)
+    forward, backward = CONV_PATHS[path]
+    out = forward(x, Wt, b, stride, pad)
+    dx, dW, db = backward(dout, x, Wt, stride, pad)
     assert_close(out, ref)
     assert_close(out, nv.loop_conv_forward(x, Wt, b, stride, pad))
     rdx, rdW, rdb = nv.book_conv_backward(dout, x, Wt, col, col_W, stride, pad)
@@ -166,9 +168,11 @@ def test_float32_and_noncontiguous_inputs(op):
         ref = nv.book_conv_forward(np.ascontiguousarray(x64), Wt, b, 1, 1)[0]
         assert_close(conv.conv_forward_direct(x64, Wt, b, 1, 1), ref)
         assert_close(conv.conv_forward_gemm(x64, Wt, b, 1, 1), ref)
-        got = conv.conv_forward_gemm(x32, Wt.astype(np.float32), b.astype(np.float32), 1, 1)
-        assert got.dtype == np.float32
-        assert_close(got, ref, rtol=1e-5)
+        assert_close(conv.conv_forward_blas(x64, Wt, b, 1, 1), ref)
+        for forward in (conv.conv_forward_gemm, conv.conv_forward_blas):
+            got = forward(x32, Wt.astype(np.float32), b.astype(np.float32), 1, 1)
+            assert got.dtype == np.float32
+            assert_close(got, ref, rtol=1e-5)
     elif op == "pool":
         out, _ = pooling.maxpool_forward(x32, 2, 2, 2, 0)
         assert out.dtype == np.float32
@@ -188,7 +192,8 @@ def test_nan_propagates_through_conv():
     x[0, 0, 2, 2] = np.nan
     Wt = np.ones((1, 1, 3, 3))
     for out in (conv.conv_forward_direct(x, Wt, np.zeros(1)),
-                conv.conv_forward_gemm(x, Wt, np.zeros(1))):
+                conv.conv_forward_gemm(x, Wt, np.zeros(1)),
+                conv.conv_forward_blas(x, Wt, np.zeros(1))):
         assert np.isnan(out).all()  # every 3x3 window of the 5x5 input covers (2, 2)
 
 
@@ -198,7 +203,7 @@ def test_simpleconvnet_shapes_match_book():
     Wt = 0.01 * rng.standard_normal((30, 1, 5, 5))
     b = np.zeros(30)
     ref = nv.book_conv_forward(x, Wt, b)[0]
-    out = conv.conv_forward_direct(x, Wt, b)
+    out = conv.conv_forward(x, Wt, b)
     assert out.shape == (4, 30, 24, 24)
     assert_close(out, ref)
     p, a = pooling.maxpool_forward(np.maximum(out, 0), 2, 2, 2)
@@ -220,3 +225,23 @@ def test_gemm_conv_blocks_give_the_same_numbers(monkeypatch):
     blocks = conv.conv_forward_gemm(x, Wt, b, 1, 1), *conv.conv_backward_gemm(dout, x, Wt, 1, 1)
     for a, c in zip(whole, blocks):
         assert_close(a, c)
+
+
+def test_blas_conv_many_blocks_match_book(monkeypatch):
+    """Batches of several blocks (the tasks of the worker threads), a last partial block, and
+    blocks of one sample give the book's numbers."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((19, 2, 7, 6))
+    Wt = rng.standard_normal((5, 2, 3, 2))
+    b = rng.standard_normal(5)
+    ref, col, col_W = nv.book_conv_forward(x, Wt, b, 2, 1)
+    dout = rng.standard_normal(ref.shape)
+    rgrads = nv.book_conv_backward(dout, x, Wt, col, col_W, 2, 1)
+    for block in (8, 1):
+        monkeypatch.setattr(conv_blas, "BLOCK", block)
+        assert_close(conv.conv_forward_blas(x, Wt, b, 2, 1), ref)
+        for got, want in zip(conv.conv_backward_blas(dout, x, Wt, 2, 1), rgrads):
+            assert_close(got, want)
+    dx, dW, db = conv.conv_backward_blas(dout, x, Wt, 2, 1, need_dx=False)
+    assert dx is None
+    assert_close(dW, rgrads[1])

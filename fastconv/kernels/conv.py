@@ -1,32 +1,22 @@
-"""Convolution forward and backward: direct loops (no col matrix) and unfold + BLAS GEMM.
+"""Convolution forward and backward, three paths, and the rule that picks one per shape.
 
-Both compute the book's numbers (``col @ col_W + b`` and its gradients) up to float rounding
-of the summation order. Which one is faster depends on the shape: see :func:`prefer_direct`.
+- direct: Numba loops, one sample per iteration, no col matrix (here);
+- blas: unfold a few samples, one BLAS GEMM per sample (``conv_blas``);
+- gemm: unfold a cache-sized block, one GEMM over the whole block (here).
+
+All compute the book's numbers (``col @ col_W + b`` and its gradients) up to float rounding
+of the summation order. :func:`conv_path` picks one; :func:`conv_forward` and
+:func:`conv_backward` run it.
 """
 import numpy as np
 from numba import prange
 
-from ..config import helper, kernel
+from ..config import kernel
 from . import _checks as chk
-from ._index import valid_range
+from ._conv_common import (_check, _check_bias, _fold_sample, _result_dtype,  # noqa: F401
+                           _unfold_sample)
+from .conv_blas import conv_backward_blas, conv_forward_blas
 from .im2col import _fold, _unfold
-
-
-@helper
-def _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col):
-    """col[(c*FH + fh)*FW + fw, oh*out_w + ow] for sample n (zeros on the padding)."""
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    for c in range(C):
-        for fh in range(FH):
-            oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
-            for fw in range(FW):
-                ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
-                dst = col[(c * FH + fh) * FW + fw]
-                dst[:] = 0
-                for oh in range(oh_lo, oh_hi):
-                    xrow = x[n, c, oh * stride + fh - pad]
-                    for ow in range(ow_lo, ow_hi):
-                        dst[oh * out_w + ow] = xrow[ow * stride + fw - pad]
 
 
 @kernel
@@ -58,7 +48,6 @@ def _conv_backward(dout, x, W2, FH, FW, stride, pad, need_dx, dx, dW2, db):
     # folded onto this sample's planes only. The partials are then summed over n in a fixed
     # order, so the result does not depend on the thread count.
     N, FN, out_h, out_w = dout.shape
-    H, W = x.shape[2], x.shape[3]
     K = W2.shape[1]
     P = out_h * out_w
     dW_n = np.empty((N, FN, K), dtype=dW2.dtype)
@@ -89,19 +78,7 @@ def _conv_backward(dout, x, W2, FH, FW, stride, pad, need_dx, dx, dW2, db):
                 df = d[f]
                 for p in range(P):
                     dk[p] += w * df[p]
-        C = dx.shape[1]
-        for c in range(C):
-            plane = dx[n, c]
-            plane[:, :] = 0
-            for fh in range(FH):
-                oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
-                for fw in range(FW):
-                    ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
-                    src = dcol[(c * FH + fh) * FW + fw]
-                    for oh in range(oh_lo, oh_hi):
-                        drow = plane[oh * stride + fh - pad]
-                        for ow in range(ow_lo, ow_hi):
-                            drow[ow * stride + fw - pad] += src[oh * out_w + ow]
+        _fold_sample(dcol, FH, FW, stride, pad, out_w, dx[n])
     for q in prange(FN * K):
         f = q // K
         k = q % K
@@ -148,48 +125,26 @@ def _to_filter_major(dout, d_t, db):
         db[f] = s
 
 
-def _check(func, x, W, stride, pad):
-    x = chk.as_array(func, "x", x, ndim=4)
-    W = chk.as_array(func, "W", W, ndim=4)
-    stride = chk.as_int(func, "stride", stride, 1)
-    pad = chk.as_int(func, "pad", pad, 0)
-    N, C, H, Wd = x.shape
-    FN, FC, FH, FW = W.shape
-    if FC != C:
-        raise ValueError(f"{func}: x has {C} channels (shape {x.shape}) but W expects {FC} "
-                         f"(shape {W.shape})")
-    out_h, out_w = chk.out_size(func, H, Wd, FH, FW, stride, pad, names=("FH", "FW"))
-    return x, W, stride, pad, (N, FN, out_h, out_w)
+def conv_path(x_shape, W_shape, stride=1):
+    """Which path ``Convolution`` runs for this shape: per-sample BLAS (``"blas"``) for all.
 
-
-def _check_bias(func, b, FN):
-    b = chk.as_array(func, "b", b)
-    if b.size != FN or b.ndim > 1 and b.shape[-1] != FN:
-        raise ValueError(f"{func}: b must hold one bias per filter ({FN},), got shape {b.shape}")
-    return chk.contiguous(b.reshape(FN))
-
-
-def _result_dtype(x, W, dtype):
-    if dtype is not None:
-        return np.dtype(dtype)
-    return np.result_type(x.dtype, W.dtype, np.float32)
-
-
-def prefer_direct(x_shape, W_shape, stride=1):
-    """Whether the direct loops beat unfold + GEMM for this shape.
-
-    From ``python -m bench.conv_paths`` on 2 cores (two runs, batch 100): direct wins or ties
-    where the GEMM would be shallow (K = C*FH*FW <= 32: the networks' first layers) and on
-    large planes (DeepConvNet's conv2: 28x28 outputs, K = 144: 72-81 vs 89-98 ms forward +
-    backward), where the unfolded block of a few samples no longer fits in cache; GEMM wins
-    on the small planes of the deeper layers (conv5: 24-27 vs 31-39 ms).
+    ``python -m bench.conv_paths`` on 2 cores (batch 100, bench/README) has it fastest on every
+    layer of the book's networks, forward and backward: SimpleConvNet's conv1 2.3 + 3.6 ms
+    against direct loops 3.7 + 9.6 and block GEMM 3.5 + 7.6; DeepConvNet's 8x8 conv6
+    10.0 + 20.2 against block GEMM 13.3 + 23.5. At batch 1 it won two of the three shapes
+    tried (the third by 20 us). The other paths stay as references and in the benchmarks.
     """
-    if len(W_shape) != 4 or len(x_shape) != 4 or not isinstance(stride, int) or stride < 1:
-        return False  # let the kernel wrapper report the bad argument
-    FN, C, FH, FW = W_shape
-    H, W = x_shape[2], x_shape[3]
-    out_cells = ((H - FH) // stride + 1) * ((W - FW) // stride + 1)  # pad ignored: a hint
-    return C * FH * FW <= 32 or out_cells >= 512
+    return "blas"
+
+
+def conv_forward(x, W, b, stride=1, pad=0, dtype=None):
+    """Convolution forward by the path :func:`conv_path` picks (see the path functions)."""
+    return conv_forward_blas(x, W, b, stride, pad, dtype)
+
+
+def conv_backward(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
+    """Gradients ``(dx, dW, db)`` by the path :func:`conv_path` picks."""
+    return conv_backward_blas(dout, x, W, stride, pad, dtype, need_dx)
 
 
 def conv_forward_direct(x, W, b, stride=1, pad=0, dtype=None):

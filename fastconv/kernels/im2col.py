@@ -9,7 +9,7 @@ from numba import prange
 
 from ..config import kernel
 from . import _checks as chk
-from ._index import valid_range
+from ._index import gather, scatter_add, valid_range
 
 
 @kernel
@@ -49,10 +49,9 @@ def _col2im(col, N, C, H, W, FH, FW, stride, pad, img):
                 ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
                 k = (c * FH + fh) * FW + fw
                 for oh in range(oh_lo, oh_hi):
-                    ih = oh * stride + fh - pad
                     row0 = (n * out_h + oh) * out_w
-                    for ow in range(ow_lo, ow_hi):
-                        img[n, c, ih, ow * stride + fw - pad] += col[row0 + ow, k]
+                    scatter_add(img[n, c, oh * stride + fh - pad], ow_lo * stride + fw - pad,
+                                stride, col[row0 + ow_lo:row0 + ow_hi, k])
 
 
 @kernel
@@ -80,11 +79,7 @@ def _unfold(x, FH, FW, stride, pad, col):
                 r = base + oh * out_w
                 src = ((n * C + c) * H + oh * stride + fh - pad) * W + fw - pad
                 row[r:r + ow_lo] = 0
-                if stride == 1:
-                    row[r + ow_lo:r + ow_hi] = xf[src + ow_lo:src + ow_hi]
-                else:
-                    for ow in range(ow_lo, ow_hi):
-                        row[r + ow] = xf[src + ow * stride]
+                gather(row[r + ow_lo:r + ow_hi], xf, src + ow_lo * stride, stride)
                 row[r + ow_hi:r + out_w] = 0
             row[base + oh_hi * out_w:base + P] = 0
 
@@ -107,10 +102,9 @@ def _fold(col, H, W, FH, FW, stride, pad, img):
                 ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
                 src = col[(c * FH + fh) * FW + fw, n * P:(n + 1) * P]
                 for oh in range(oh_lo, oh_hi):
-                    drow = d[oh * stride + fh - pad]
                     r = oh * out_w
-                    for ow in range(ow_lo, ow_hi):
-                        drow[ow * stride + fw - pad] += src[r + ow]
+                    scatter_add(d[oh * stride + fh - pad], ow_lo * stride + fw - pad, stride,
+                                src[r + ow_lo:r + ow_hi])
 
 
 def im2col(input_data, filter_h, filter_w, stride=1, pad=0):

@@ -1,0 +1,74 @@
+"""Pieces shared by the convolution paths: argument checks and the per-sample unfold/fold."""
+import numpy as np
+
+from ..config import helper
+from . import _checks as chk
+from ._index import fill, gather, scatter_add, valid_range
+
+
+@helper
+def _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col):
+    """col[(c*FH + fh)*FW + fw, oh*out_w + ow] for sample n (zeros on the padding)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    for c in range(C):
+        xc = x[n, c]
+        for fh in range(FH):
+            oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
+            for fw in range(FW):
+                ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
+                dst = col[(c * FH + fh) * FW + fw]
+                fill(dst[:oh_lo * out_w], 0)
+                for oh in range(oh_lo, oh_hi):
+                    r = oh * out_w
+                    fill(dst[r:r + ow_lo], 0)
+                    gather(dst[r + ow_lo:r + ow_hi], xc[oh * stride + fh - pad],
+                           ow_lo * stride + fw - pad, stride)
+                    fill(dst[r + ow_hi:r + out_w], 0)
+                fill(dst[oh_hi * out_w:out_h * out_w], 0)
+
+
+@helper
+def _fold_sample(dcol, FH, FW, stride, pad, out_w, img):
+    """img[c] = sum of the dcol rows of channel c put back on their input cells (img is one
+    sample's (C, H, W) block; overlaps add up in the fixed order fh, fw, oh, ow)."""
+    C, H, W = img.shape
+    out_h = dcol.shape[1] // out_w
+    for c in range(C):
+        plane = img[c]
+        plane[:, :] = 0
+        for fh in range(FH):
+            oh_lo, oh_hi = valid_range(fh, pad, stride, H, out_h)
+            for fw in range(FW):
+                ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
+                src = dcol[(c * FH + fh) * FW + fw]
+                for oh in range(oh_lo, oh_hi):
+                    r = oh * out_w
+                    scatter_add(plane[oh * stride + fh - pad], ow_lo * stride + fw - pad,
+                                stride, src[r + ow_lo:r + ow_hi])
+
+
+def _check(func, x, W, stride, pad):
+    x = chk.as_array(func, "x", x, ndim=4)
+    W = chk.as_array(func, "W", W, ndim=4)
+    stride = chk.as_int(func, "stride", stride, 1)
+    pad = chk.as_int(func, "pad", pad, 0)
+    N, C, H, Wd = x.shape
+    FN, FC, FH, FW = W.shape
+    if FC != C:
+        raise ValueError(f"{func}: x has {C} channels (shape {x.shape}) but W expects {FC} "
+                         f"(shape {W.shape})")
+    out_h, out_w = chk.out_size(func, H, Wd, FH, FW, stride, pad, names=("FH", "FW"))
+    return x, W, stride, pad, (N, FN, out_h, out_w)
+
+
+def _check_bias(func, b, FN):
+    b = chk.as_array(func, "b", b)
+    if b.size != FN or b.ndim > 1 and b.shape[-1] != FN:
+        raise ValueError(f"{func}: b must hold one bias per filter ({FN},), got shape {b.shape}")
+    return chk.contiguous(b.reshape(FN))
+
+
+def _result_dtype(x, W, dtype):
+    if dtype is not None:
+        return np.dtype(dtype)
+    return np.result_type(x.dtype, W.dtype, np.float32)

@@ -1,0 +1,144 @@
+"""Convolution as one small BLAS GEMM per sample, blocks of samples on worker threads.
+
+Forward: ``out[n] = [W | b] @ [col_n ; 1]``, written straight into the NCHW output (the bias is
+a column of W against a row of ones, so no extra pass). Backward per sample:
+``dW += dout_n @ col_n.T``, ``dcol_n = W.T @ dout_n`` folded onto ``dx[n]``. A block's (K, P)
+col matrices stay in cache between the unfold and the GEMMs.
+
+Blocks of ``BLOCK`` samples are the tasks of :func:`fastconv.config.run_tasks`; the block
+boundaries do not depend on the thread count and the per-block dW/db partials are added in
+block order, so every thread count gives the same bits.
+"""
+import threading
+
+import numpy as np
+
+from ..config import helper, run_tasks
+from . import _checks as chk
+from ._conv_common import _check, _check_bias, _fold_sample, _result_dtype, _unfold_sample
+
+# Samples per task: 8 was fastest at SimpleConvNet's conv1 (4, 16 and 34 within 10-40% slower,
+# measured in bench/README); a block's col is 8*K*P*8 bytes (0.9 MB there).
+BLOCK = 8
+
+
+@helper
+def _unfold_block(x, n0, FH, FW, stride, pad, out_h, out_w, col):
+    # col[i] for sample n0 + i; rows past C*FH*FW (the bias row) are set to 1
+    K = x.shape[1] * FH * FW
+    for i in range(col.shape[0]):
+        _unfold_sample(x, n0 + i, FH, FW, stride, pad, out_h, out_w, col[i])
+        for k in range(K, col.shape[1]):
+            col[i, k, :] = 1
+
+
+@helper
+def _fold_block(dcol, FH, FW, stride, pad, out_w, dx):
+    for i in range(dx.shape[0]):
+        _fold_sample(dcol[i], FH, FW, stride, pad, out_w, dx[i])
+
+
+@helper
+def _bias_block(dout, db):
+    # db[f] = sum of dout[:, f] in a fixed order, 8 interleaved partial sums (one serial
+    # chain of adds would be latency bound: 4x slower, measured)
+    FN = dout.shape[1]
+    P = dout.shape[2] * dout.shape[3]
+    Q = P - P % 8
+    for f in range(FN):
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        for n in range(dout.shape[0]):
+            v = dout[n, f].reshape(P)
+            for p in range(0, Q, 8):
+                a0 += v[p]
+                a1 += v[p + 1]
+                a2 += v[p + 2]
+                a3 += v[p + 3]
+                a4 += v[p + 4]
+                a5 += v[p + 5]
+                a6 += v[p + 6]
+                a7 += v[p + 7]
+            for p in range(Q, P):
+                a0 += v[p]
+        db[f] = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+_local = threading.local()
+
+
+def _scratch(shape, dtype):
+    """An uninitialised array from this thread's reusable buffer: a block's col is allocated
+    once per thread, not per call (fresh pages cost page faults: see bench/README)."""
+    dtype = np.dtype(dtype)
+    need = int(np.prod(shape)) * dtype.itemsize
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.size < need:
+        buf = _local.buf = np.empty(max(need, 1), dtype=np.uint8)
+    return buf[:need].view(dtype).reshape(shape)
+
+
+def _blocks(N):
+    return [(n0, min(N, n0 + BLOCK)) for n0 in range(0, N, BLOCK)]
+
+
+def conv_forward_blas(x, W, b, stride=1, pad=0, dtype=None):
+    """Convolution as per-sample GEMMs ``[W | b] @ [col_n ; 1]``.
+
+    Returns an (N, FN, out_h, out_w) array in ``dtype`` (default: result type of x and W).
+    """
+    x, W, stride, pad, oshape = _check("conv_forward", x, W, stride, pad)
+    b = _check_bias("conv_forward", b, W.shape[0])
+    dt = _result_dtype(x, W, dtype)
+    N, FN, out_h, out_w = oshape
+    FH, FW = W.shape[2], W.shape[3]
+    K, P = W.shape[1] * FH * FW, out_h * out_w
+    Wb = np.empty((FN, K + 1), dtype=dt)
+    Wb[:, :K] = W.reshape(FN, K)
+    Wb[:, K] = b
+    x = chk.contiguous(x)
+    out = np.empty(oshape, dtype=dt)
+    blocks = _blocks(N)
+
+    def task(i):
+        n0, n1 = blocks[i]
+        col = _scratch((n1 - n0, K + 1, P), dt)
+        _unfold_block(x, n0, FH, FW, stride, pad, out_h, out_w, col)
+        np.matmul(Wb, col, out=out[n0:n1].reshape(n1 - n0, FN, P))
+
+    run_tasks(task, len(blocks))
+    return out
+
+
+def conv_backward_blas(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
+    """Gradients ``(dx, dW, db)`` of :func:`conv_forward_blas` (``dx`` is None when
+    ``need_dx`` is False). Each block's col is rebuilt in cache rather than kept from forward."""
+    x, W, stride, pad, oshape = _check("conv_backward", x, W, stride, pad)
+    dout = chk.as_array("conv_backward", "dout", dout)
+    chk.check_shape("conv_backward", "dout", dout, oshape)
+    dt = _result_dtype(x, W, dtype)
+    N, FN, out_h, out_w = oshape
+    FH, FW = W.shape[2], W.shape[3]
+    K, P = W.shape[1] * FH * FW, out_h * out_w
+    x = chk.contiguous(x)
+    dout = chk.contiguous(dout.astype(dt, copy=False))
+    W2T = chk.contiguous(W.reshape(FN, K).T.astype(dt, copy=False))
+    dx = np.empty(x.shape, dtype=dt) if need_dx else None
+    blocks = _blocks(N)
+    dW_part = np.empty((len(blocks), FN, K), dtype=dt)
+    db_part = np.empty((len(blocks), FN), dtype=dt)
+
+    def task(i):
+        n0, n1 = blocks[i]
+        col = _scratch((n1 - n0, K, P), dt)
+        _unfold_block(x, n0, FH, FW, stride, pad, out_h, out_w, col)
+        d = dout[n0:n1].reshape(n1 - n0, FN, P)
+        # per-sample dW in one call, then added in sample order
+        np.sum(np.matmul(d, col.transpose(0, 2, 1)), axis=0, out=dW_part[i])
+        _bias_block(dout[n0:n1], db_part[i])
+        if need_dx:
+            np.matmul(W2T, d, out=col)  # col is free now: reuse it as dcol
+            _fold_block(col, FH, FW, stride, pad, out_w, dx[n0:n1])
+
+    run_tasks(task, len(blocks))
+    dW = dW_part.sum(axis=0).reshape(W.shape)
+    return dx, dW, db_part.sum(axis=0)
