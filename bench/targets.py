@@ -54,16 +54,15 @@ def have_torch():
 
 
 def step_times(net, rounds):
-    """Median Trainer-step seconds of each implementation, interleaved in one run."""
+    """Median Trainer-step seconds of each implementation, the rounds interleaved."""
     impls = [("book", "numpy_im2col", np.float64), ("fc64", "numba_parallel", np.float64),
              ("fc32", "numba_parallel", np.float32)]
     if have_torch():
         impls.append(("torch32", "torch", np.float32))
+    steps = [make_runner(impl, net, dtype, 100).step for _, impl, dtype in impls]
     result = {}
-    for key, impl, dtype in impls:
-        runner = make_runner(impl, net, dtype, 100)
-        r = max(3, rounds // 4) if key == "book" else rounds
-        result[key] = median_time(runner.step, r)
+    for (key, _, _), times in zip(impls, interleaved_timings(steps, rounds, warmup=2)):
+        result[key] = float(np.median(times))
         print(f"      {net} step {key}: {result[key] * 1e3:.1f} ms", flush=True)
     return result
 

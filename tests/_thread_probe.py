@@ -41,6 +41,8 @@ def run_all():
         parts += [out, arg, pooling.maxpool_backward(g, arg, x.shape, 3, 3, stride, 1)]
         out = pooling.avgpool_forward(x, 3, 3, stride, 1)
         parts += [out, pooling.avgpool_backward(g, x.shape, 3, 3, stride, 1)]
+    out, arg = pooling.maxpool_forward(x, 2, 2, 2, 0)  # the book's 2x2, stride 2 kernel
+    parts += [out, arg]
     r, m = activation.relu_forward(x)
     parts += [r, m, activation.relu_backward(rng.standard_normal(x.shape), m)]
     digest = hashlib.sha256()

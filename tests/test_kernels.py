@@ -137,6 +137,20 @@ def test_maxpool_hand_computed_ties_and_nan():
     np.testing.assert_array_equal(dx[0, 0], expected)
 
 
+@pytest.mark.parametrize("shape", [(4, 3, 24, 24), (2, 2, 7, 9)])
+def test_maxpool_2x2_stride2_nan_and_ties_match_book(shape):
+    """The book's own pooling (2x2, stride 2) has its own kernel: ReLU zeros (ties), NaNs
+    scattered over some rows, odd sizes whose last row and column no window covers."""
+    rng = np.random.default_rng(12)
+    x = np.maximum(rng.standard_normal(shape), 0)
+    x[rng.random(shape) < 0.02] = np.nan
+    out, arg_max = pooling.maxpool_forward(x, 2, 2, 2, 0)
+    ref, ref_arg = nv.book_pool_forward(x, 2, 2, 2, 0)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(arg_max, ref_arg)
+    assert np.isnan(out).any() and (out == 0).any()
+
+
 def test_relu_matches_book_and_writes_into_dout():
     x = np.random.default_rng(5).standard_normal((3, 4, 5, 6))
     x[0, 0, 0, :3] = [0.0, -0.0, np.nan]
