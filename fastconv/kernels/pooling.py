@@ -11,7 +11,7 @@ never picks a padded cell (it pads with -inf), average pooling counts padded cel
 import numpy as np
 from numba import prange
 
-from ..config import helper, kernel
+from ..config import helper, inline, kernel
 from . import _checks as chk
 
 
@@ -24,6 +24,24 @@ def _first_nan(xp, h0, w0, PH, PW):
             if v != v:
                 return fh * PW + fw
     return 0
+
+
+@inline
+def _max4(a, b, d, e):
+    """Max of a 2x2 window (a b / d e) and its position; the first maximum wins (strict '>',
+    one plain compare each, so LLVM makes it branch-free)."""
+    best = a
+    k_best = 0
+    if b > best:
+        best = b
+        k_best = 1
+    if d > best:
+        best = d
+        k_best = 2
+    if e > best:
+        best = e
+        k_best = 3
+    return best, k_best
 
 
 @helper
@@ -92,17 +110,7 @@ def _maxpool_forward_2x2(x, stride, out, idx):
             for ow in range(out_w):
                 w0 = ow * stride
                 a, b, d, e = r0[w0], r0[w0 + 1], r1[w0], r1[w0 + 1]
-                best = a
-                k_best = 0
-                if b > best:
-                    best = b
-                    k_best = 1
-                if d > best:
-                    best = d
-                    k_best = 2
-                if e > best:
-                    best = e
-                    k_best = 3
+                best, k_best = _max4(a, b, d, e)
                 if a != a or b != b or d != d or e != e:  # rare: the first NaN wins
                     k_best = _first_nan(xp, oh * stride, w0, 2, 2)
                     best = np.nan
@@ -129,17 +137,7 @@ def _maxpool_forward_2x2s2(x, out, idx):
             nan = False
             for ow in range(out_w):
                 a, b, d, e = r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]
-                best = a
-                k_best = 0
-                if b > best:
-                    best = b
-                    k_best = 1
-                if d > best:
-                    best = d
-                    k_best = 2
-                if e > best:
-                    best = e
-                    k_best = 3
+                best, k_best = _max4(a, b, d, e)
                 nan |= (a != a) | (b != b) | (d != d) | (e != e)
                 o[ow] = best
                 ix[ow] = k_best
