@@ -150,7 +150,8 @@ def helper(func):
 
 def inline(func):
     """Decorator for tiny njit helpers in inner loops, inlined by Numba itself: a call that
-    LLVM does not inline costs more than copying a 24-item row (3.3x slower, measured)."""
+    LLVM does not inline costs more than copying a 24-item row (2.6-3.1x slower,
+    ``python -m bench.micro``)."""
     return numba.njit(inline="always", fastmath=FASTMATH, nogil=True)(func)
 
 
@@ -163,9 +164,9 @@ def run_tasks(task, n_tasks):
     is set).
 
     For loops around BLAS calls, which release the GIL. Each thread takes the next task
-    number from a shared counter, so a call wakes each worker once (a wake-up per task cost
-    more than the tasks on 2 cores, measured). The tasks must write disjoint outputs, so the
-    result does not depend on which thread ran which task.
+    number from a shared counter, so a call wakes each worker once, not once per task. The
+    tasks must write disjoint outputs, so the result does not depend on which thread ran
+    which task.
     """
     workers = min(get_num_threads() if _state["parallel"] else 1, n_tasks)
     if workers <= 1:

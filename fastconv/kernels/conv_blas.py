@@ -41,7 +41,8 @@ def _fold_block(dcol, FH, FW, stride, pad, out_w, dx):
 @helper
 def _bias_block(dout, db):
     # db[f] = sum of dout[:, f] in a fixed order, 8 interleaved partial sums (one serial
-    # chain of adds would be latency bound: 4x slower, measured)
+    # chain of adds is latency bound: 1.48 against 0.33-0.38 ms over SimpleConvNet's dout,
+    # in-session script, bench/README)
     FN = dout.shape[1]
     P = dout.shape[2] * dout.shape[3]
     Q = P - P % 8

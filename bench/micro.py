@@ -1,0 +1,86 @@
+"""Micro-measurements behind three choices in fastconv's kernels (bench/README.md).
+
+``python -m bench.micro`` prints, each as a ratio measured in the same run:
+
+1. a 24-item row copy written as ``dst[r + ow] = src[ow + off]`` over ``range(lo, hi)``
+   (Numba checks every index for wraparound and does not vectorise) against views indexed
+   from 0, the way ``kernels/_index.py`` copies rows;
+2. the same copy through a helper that Numba inlines (``config.inline``) or that it leaves
+   to LLVM (``config.helper``);
+3. 2x2 max pooling with the stride a run-time value against the literal 2 of
+   ``pooling._maxpool_forward_2x2s2``, serial, on SimpleConvNet's (100, 30, 24, 24).
+"""
+import os
+import sys
+
+import numba
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests"))
+from bench.common import interleaved_timings  # noqa: E402
+from fastconv.kernels import pooling  # noqa: E402
+from fastconv.kernels._index import gather  # noqa: E402
+
+
+@numba.njit(nogil=True)
+def _copy_offset(src, dst, lo, hi, off):
+    for r in range(src.shape[0]):
+        s = src[r]
+        d = dst[r]
+        for i in range(lo, hi):
+            d[i] = s[i + off]
+
+
+@numba.njit(nogil=True)
+def _copy_views(src, dst, lo, hi, off):
+    for r in range(src.shape[0]):
+        s = src[r, lo + off:hi + off]
+        d = dst[r, lo:hi]
+        for i in range(d.shape[0]):
+            d[i] = s[i]
+
+
+_gather_not_inlined = numba.njit(nogil=True)(gather.py_func)
+
+
+@numba.njit(nogil=True)
+def _copy_helper_inlined(src, dst, lo, hi, off):
+    for r in range(src.shape[0]):
+        gather(dst[r, lo:hi], src[r], lo + off, 1)
+
+
+@numba.njit(nogil=True)
+def _copy_helper_called(src, dst, lo, hi, off):
+    for r in range(src.shape[0]):
+        _gather_not_inlined(dst[r, lo:hi], src[r], lo + off, 1)
+
+
+def _median_ms(funcs, rounds):
+    return [float(np.median(t)) * 1e3 for t in interleaved_timings(funcs, rounds)]
+
+
+def main():
+    rng = np.random.default_rng(0)
+    src = rng.random((600, 28))  # 600 rows of a 28-wide input: stays in cache
+    dst = np.empty((600, 24))
+    args = (src, dst, 0, 24, 2)
+    offset, views, inlined, called = _median_ms(
+        [lambda f=f: f(*args) for f in (_copy_offset, _copy_views, _copy_helper_inlined,
+                                        _copy_helper_called)], 300)
+    print(f"1. row copy, 600 rows of 24: offset loop {offset * 1e3:.0f} us, views from 0 "
+          f"{views * 1e3:.0f} us: {offset / views:.1f}x")
+    print(f"2. row copy through a helper: not inlined {called * 1e3:.0f} us, inlined "
+          f"{inlined * 1e3:.0f} us: {called / inlined:.1f}x")
+    x = np.maximum(rng.standard_normal((100, 30, 24, 24)), 0)
+    out = np.empty((100, 30, 12, 12))
+    idx = np.empty(out.shape, dtype=np.int8)
+    runtime, literal = _median_ms(
+        [lambda: pooling._maxpool_forward_2x2.serial(x, 2, out, idx),
+         lambda: pooling._maxpool_forward_2x2s2.serial(x, out, idx)], 50)
+    print(f"3. 2x2 max pooling, serial: stride at run time {runtime:.2f} ms, literal stride 2 "
+          f"{literal:.2f} ms: {runtime / literal:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
