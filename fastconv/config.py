@@ -158,6 +158,16 @@ def inline(func):
 _pool = {"size": 0, "executor": None}
 
 
+def _forget_pool():
+    # a forked child has none of the parent's worker threads: start a new pool there
+    _pool["size"] = 0
+    _pool["executor"] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def run_tasks(task, n_tasks):
     """Run ``task(i)`` for i in range(n_tasks) on the calling thread and up to
     :func:`get_num_threads` - 1 worker threads (all inline when parallel is off or one thread
