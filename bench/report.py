@@ -299,7 +299,33 @@ def write_report(data, out_dir, png_name="ops.png"):
                   "`NUMBA_CACHE_DIR` (everything compiles), `cached` with the on-disk cache "
                   "filled by an earlier process.", ""] + compile_lines
     (out_dir / "REPORT.md").write_text("\n".join(lines))
+    if not smoke and out_dir.resolve() == RESULTS.resolve():
+        summary = [line for line in machine_section(data) if not line.startswith("#")]
+        if png_ok:
+            summary += [f"![median time per op, log scale](bench/results/{png_name})", ""]
+        summary += ["### Summary (medians; in parentheses the speed-up over the book's NumPy "
+                    "im2col)", "", "Each op on its heaviest layer (`deep_conv2`, "
+                    "`simple_pool1`) and the networks end to end (`train_step`: gradient + "
+                    "Adam update + loss at batch 100; `inference`: accuracy over 10,000 images, "
+                    "100 at a time).", ""] + summary_table(table, impls)
+        update_readme(summary)
     return out_dir / "REPORT.md"
+
+
+README_BEGIN = "<!-- bench-report:begin (written by python -m bench.report) -->"
+README_END = "<!-- bench-report:end -->"
+
+
+def update_readme(block, readme=ROOT / "README.md"):
+    """Put ``block`` (lines) between the README's bench-report markers; no markers, no change."""
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    body = "\n".join(line for line in block).strip("\n")
+    readme.write_text(f"{head}{README_BEGIN}\n{body}\n{README_END}{tail}")
+    return True
 
 
 # ------------------------------------------------------------------------- plotting ----
