@@ -5,6 +5,8 @@ formulas in the book's order, so a run follows the book's numbers.
 """
 import numpy as np
 
+from .kernels.optim import adam_update
+
 __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 
 
@@ -107,6 +109,10 @@ class Adam:
         self.iter += 1
         lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for key in params.keys():
+            # float64 (the book's dtype): one fused pass, the same bits
+            if adam_update(params[key], grads[key], self.m[key], self.v[key], lr_t,
+                           self.beta1, self.beta2, 1e-7):
+                continue
             self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
             self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
             params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)

@@ -11,6 +11,7 @@ import numpy as np
 
 from fastconv import config
 from fastconv.kernels import activation, conv, pooling
+from fastconv.optimizer import Adam
 from fastconv.util import col2im, im2col
 
 
@@ -43,6 +44,11 @@ def run_all():
         parts += [out, pooling.avgpool_backward(g, x.shape, 3, 3, stride, 1)]
     out, arg = pooling.maxpool_forward(x, 2, 2, 2, 0)  # the book's 2x2, stride 2 kernel
     parts += [out, arg]
+    params = {"W": rng.standard_normal(20000), "b": rng.standard_normal(7)}
+    adam = Adam()
+    for _ in range(2):  # fused Adam: parallel above optim.SERIAL_BELOW values, serial below
+        adam.update(params, {"W": rng.standard_normal(20000), "b": rng.standard_normal(7)})
+    parts += [params["W"], params["b"], adam.m["W"], adam.v["W"]]
     r, m = activation.relu_forward(x)
     parts += [r, m, activation.relu_backward(rng.standard_normal(x.shape), m)]
     digest = hashlib.sha256()
