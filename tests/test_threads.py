@@ -46,3 +46,21 @@ def test_forked_child_can_run_the_worker_thread_convolution():
 def _child_conv(queue, x, W, b):
     from fastconv.kernels import conv
     queue.put(conv.conv_forward(x, W, b))
+
+
+def test_malloc_tuning_is_on_by_default_and_can_be_switched_off():
+    import platform
+
+    import pytest
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    code = "import fastconv.config as c; print(c.MALLOC_TUNED)"
+    for value, expected in ((None, "True"), ("0", "False")):
+        env = {k: v for k, v in os.environ.items() if k != "FASTCONV_MALLOC"}
+        if value is not None:
+            env["FASTCONV_MALLOC"] = value
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == expected
