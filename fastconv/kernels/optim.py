@@ -3,7 +3,7 @@
 The book's Adam runs about ten NumPy passes per array, each with a temporary the size of the
 array (SimpleConvNet's W2 has 432,000 values): 5.8 ms an update alone here, and 2 ms of a
 SimpleConvNet step in an interleaved A/B (bench/README). One pass computes the same
-operations in the same order, so float64 results are bit-identical to the book's.
+operations in the same order, so float64 results are bit-identical to the book's (float32 too, under NumPy 2's promotion rules).
 """
 import numpy as np
 from numba import prange
@@ -16,6 +16,7 @@ SERIAL_BELOW = 1 << 14  # values
 
 @kernel
 def _adam_update(param, grad, m, v, lr_t, c1, c2, eps):
+    # types: c1, c2, eps in the arrays' dtype; lr_t float64 (NumPy's np.float64 scalar)
     # the book's three lines, element by element, operations in the same order:
     #   m += (1 - beta1) * (grad - m); v += (1 - beta2) * (grad**2 - v)
     #   param -= lr_t * m / (sqrt(v) + eps)
@@ -28,10 +29,17 @@ def _adam_update(param, grad, m, v, lr_t, c1, c2, eps):
         param[i] -= lr_t * mi / (np.sqrt(vi) + eps)
 
 
-def _flat64(a, shape):
-    """``a`` as a flat float64 view of the given shape, or None (then NumPy does it)."""
-    if (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.shape == shape
-            and a.flags.c_contiguous and a.flags.writeable):
+# float32 arrays follow NumPy 2's promotion rules in the book's lines (Python floats adapt to
+# float32, the np.float64 lr_t does not), which the kernel reproduces by the types of the
+# scalars it gets; NumPy 1's value-based casting differs, so there float32 keeps NumPy's lines.
+_DTYPES = (np.dtype(np.float64),) + (
+    (np.dtype(np.float32),) if int(np.__version__.split(".")[0]) >= 2 else ())
+
+
+def _flat(a, shape, dtype):
+    """``a`` as a flat view of the given shape and dtype, or None (then NumPy does it)."""
+    if (isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == shape
+            and a.flags.c_contiguous):
         return a.reshape(-1)
     return None
 
@@ -39,16 +47,17 @@ def _flat64(a, shape):
 def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps=1e-7):
     """One Adam step on ``param`` in place (and its moments ``m``, ``v``), as the book's
     ``Adam.update`` does for one key. Returns False, changing nothing, unless all four are
-    C-contiguous float64 arrays of one shape: other dtypes follow NumPy's casting rules,
-    which the caller then applies with the book's own lines."""
-    shape = np.shape(param)
-    flat = [_flat64(a, shape) for a in (param, m, v)]
-    g = grad if isinstance(grad, np.ndarray) and grad.dtype == np.float64 \
-        and grad.shape == shape and grad.flags.c_contiguous else None
-    if g is None or any(a is None for a in flat):
+    C-contiguous arrays of one shape and one dtype the kernel reproduces bit for bit
+    (float64; float32 with NumPy >= 2): then the caller runs the book's own lines."""
+    dtype = getattr(param, "dtype", None)
+    if dtype not in _DTYPES or not getattr(param, "flags", None) or not param.flags.writeable:
+        return False
+    shape = param.shape
+    flat = [_flat(a, shape, dtype) for a in (param, grad, m, v)]
+    if any(a is None for a in flat):
         return False
     # a parallel launch costs more than a bias vector's update
     update = _adam_update.serial if flat[0].size < SERIAL_BELOW else _adam_update
-    update(flat[0], g.reshape(-1), flat[1], flat[2], float(lr_t), 1.0 - beta1, 1.0 - beta2,
-           float(eps))
+    scalar = dtype.type  # what the book's Python floats become next to these arrays
+    update(*flat, np.float64(lr_t), scalar(1.0 - beta1), scalar(1.0 - beta2), scalar(eps))
     return True
