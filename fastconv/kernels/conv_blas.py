@@ -17,8 +17,8 @@ from ..config import helper, run_tasks
 from . import _checks as chk
 from ._conv_common import _check, _check_bias, _fold_sample, _result_dtype, _unfold_sample
 
-# Samples per task: 8 was fastest at SimpleConvNet's conv1 (4, 16 and 34 within 10-40% slower,
-# measured in bench/README); a block's col is 8*K*P*8 bytes (0.9 MB there).
+# Samples per task: 8 was the fastest or within 10% of it on the book's layers among blocks of
+# 2, 4, 8 and 16 (bench/README); a block's col is 8*K*P*itemsize bytes (0.9 MB at conv1).
 BLOCK = 8
 
 
