@@ -11,19 +11,6 @@ import registry
 from fastconv import config
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
-def timings(func, rounds, warmup=1):
-    """Seconds of ``rounds`` calls of ``func`` after ``warmup`` untimed ones (for the scripts
-    that time outside pytest-benchmark: bench.targets, bench.conv_paths)."""
-    for _ in range(warmup):
-        func()
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
 def interleaved_timings(funcs, rounds, warmup=1):
     """Seconds of ``rounds`` calls of each function, the rounds interleaved (one call of each
     in turn) so that the machine's slow phases hit every contender alike."""
@@ -37,6 +24,12 @@ def interleaved_timings(funcs, rounds, warmup=1):
             func()
             out.append(time.perf_counter() - t0)
     return times
+
+
+def timings(func, rounds, warmup=1):
+    """Seconds of ``rounds`` calls of ``func`` after ``warmup`` untimed ones (for the scripts
+    that time outside pytest-benchmark: bench.targets, bench.conv_paths)."""
+    return interleaved_timings([func], rounds, warmup)[0]
 
 
 NAIVE_NOTE = ("naive loops are timed on the small shape only: on the networks' shapes one "

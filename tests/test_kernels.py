@@ -46,9 +46,7 @@ def test_im2col_col2im_bitwise_equal_to_book(case):
     assert_close(img, nv.loop_col2im(dcol, x.shape, FH, FW, stride, pad))
 
 
-CONV_PATHS = {"direct": (conv.conv_forward_direct, conv.conv_backward_direct),
-              "blas": (conv.conv_forward_blas, conv.conv_backward_blas),
-              "gemm": (conv.conv_forward_gemm, conv.conv_backward_gemm)}
+CONV_PATHS = conv._PATHS  # every path the dispatcher knows: (forward, backward)
 
 
 @pytest.mark.parametrize("path", sorted(CONV_PATHS))

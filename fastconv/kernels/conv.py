@@ -139,12 +139,14 @@ def conv_path(x_shape, W_shape, stride=1):
 
 def conv_forward(x, W, b, stride=1, pad=0, dtype=None):
     """Convolution forward by the path :func:`conv_path` picks (see the path functions)."""
-    return conv_forward_blas(x, W, b, stride, pad, dtype)
+    forward = _PATHS[conv_path(np.shape(x), np.shape(W), stride)][0]
+    return forward(x, W, b, stride, pad, dtype)
 
 
 def conv_backward(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
     """Gradients ``(dx, dW, db)`` by the path :func:`conv_path` picks."""
-    return conv_backward_blas(dout, x, W, stride, pad, dtype, need_dx)
+    backward = _PATHS[conv_path(np.shape(x), np.shape(W), stride)][1]
+    return backward(dout, x, W, stride, pad, dtype, need_dx)
 
 
 def conv_forward_direct(x, W, b, stride=1, pad=0, dtype=None):
@@ -239,3 +241,8 @@ def conv_backward_gemm(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
             _fold(np.dot(W2T, d_t), x.shape[2], x.shape[3], FH, FW, stride, pad,
                   dx[n0:n1])
     return dx, dW2.reshape(W.shape), db
+
+
+_PATHS = {"direct": (conv_forward_direct, conv_backward_direct),
+          "blas": (conv_forward_blas, conv_backward_blas),
+          "gemm": (conv_forward_gemm, conv_backward_gemm)}
