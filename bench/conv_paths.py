@@ -1,8 +1,9 @@
-"""fastconv's three convolution paths vs the book, for every convolution of the book's networks.
+"""fastconv's convolution paths vs the book, for every convolution of the book's networks.
 
 ``python -m bench.conv_paths [--rounds R]`` prints, per layer shape at batch 100 in float64,
-the best-of-R forward and backward milliseconds (rounds interleaved) of the direct loops,
-per-sample BLAS and block GEMM, and of the book's algorithm. ``kernels.conv.conv_path`` (which
+the best-of-R forward and backward milliseconds (rounds interleaved) of every path in
+``kernels.conv._PATHS`` (direct loops, per-sample BLAS through NumPy or from Numba, block
+GEMM) and of the book's algorithm. ``kernels.conv.conv_path`` (which
 path ``Convolution`` takes) is set from this table.
 """
 import argparse
@@ -15,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "tests"))
 import naive  # noqa: E402
 from bench.common import interleaved_timings, timings  # noqa: E402
-from fastconv.kernels import conv, conv_blas  # noqa: E402
+from fastconv.kernels import conv  # noqa: E402
 
 # (name, x shape, W shape, pad): stride 1 everywhere in the book's networks
 LAYERS = [("simple conv1", (100, 1, 28, 28), (30, 1, 5, 5), 0),
@@ -27,9 +28,7 @@ LAYERS = [("simple conv1", (100, 1, 28, 28), (30, 1, 5, 5), 0),
           ("deep conv6", (100, 64, 8, 8), (64, 64, 3, 3), 1)]
 
 
-PATHS = {"direct": (conv.conv_forward_direct, conv.conv_backward_direct),
-         "blas": (conv_blas.conv_forward_blas, conv_blas.conv_backward_blas),
-         "gemm": (conv.conv_forward_gemm, conv.conv_backward_gemm)}
+PATHS = conv._PATHS
 
 
 def main(argv=None):

@@ -32,6 +32,11 @@ takes ~6-45 us.
     32 MB from its heap and to keep up to 256 MB of freed heap instead of returning it to the
     system. Otherwise each training step's 10-14 MB activations came from fresh pages, with
     up to ~600 page faults a SimpleConvNet step (2-4 ms of 22-26). ``0`` leaves malloc alone.
+``FASTCONV_NUMBA_BLAS``
+    ``1`` (default): when SciPy is installed, the convolution calls its GEMMs from inside Numba
+    (``np.dot`` in nopython mode goes through ``scipy.linalg.cython_blas``), a sample at a
+    time with no Python in between (``kernels.conv_blas``). ``0``, or no SciPy: the same
+    GEMMs through NumPy's ``matmul``, a block of samples per call.
 ``FASTCONV_KEEP_DTYPE``
     ``0`` (default): the book's rule, im2col-based layers compute and return float64.
     ``1``: layers keep float32 end to end (the "float32 mode").
@@ -243,6 +248,22 @@ def _tune_malloc():
 
 
 MALLOC_TUNED = _tune_malloc()
+
+
+def _numba_blas():
+    if not _env_flag("FASTCONV_NUMBA_BLAS", True):
+        return False
+    try:
+        # loaded now, before run_tasks first lists the BLAS libraries to hold to one thread:
+        # SciPy's OpenBLAS is a second library beside NumPy's, and two workers each calling a
+        # multithreaded one took 10-100x longer (DeepConvNet's conv2 backward: 1.1 s, not 18 ms)
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+NUMBA_BLAS = _numba_blas()
 
 _threads = os.environ.get("FASTCONV_NUM_THREADS")
 if _threads:

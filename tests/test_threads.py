@@ -56,11 +56,49 @@ def test_malloc_tuning_is_on_by_default_and_can_be_switched_off():
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     code = "import fastconv.config as c; print(c.MALLOC_TUNED)"
-    for value, expected in ((None, "True"), ("0", "False")):
-        env = {k: v for k, v in os.environ.items() if k != "FASTCONV_MALLOC"}
-        if value is not None:
-            env["FASTCONV_MALLOC"] = value
-        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                              text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == expected
+    assert _printed_with(code, "FASTCONV_MALLOC", None) == "True"
+    assert _printed_with(code, "FASTCONV_MALLOC", "0") == "False"
+
+
+def _printed_with(code, name, value):
+    """What ``python -c code`` prints with the environment variable ``name`` set to
+    ``value`` (None: unset)."""
+    env = {k: v for k, v in os.environ.items() if k != name}
+    if value is not None:
+        env[name] = value
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_numba_blas_path_follows_scipy_and_can_be_switched_off():
+    import importlib.util
+
+    code = "from fastconv.kernels import conv; print(conv.conv_path((2, 1, 5, 5), (3, 1, 2, 2)))"
+    have_scipy = importlib.util.find_spec("scipy") is not None
+    default = _printed_with(code, "FASTCONV_NUMBA_BLAS", None)
+    assert default == ("blas_numba" if have_scipy else "blas")
+    assert _printed_with(code, "FASTCONV_NUMBA_BLAS", "0") == "blas"
+
+
+def test_every_blas_library_runs_one_thread_inside_worker_tasks():
+    """NumPy's and SciPy's OpenBLAS both: two workers each calling a multithreaded BLAS made
+    DeepConvNet's conv2 backward 10-100x slower."""
+    import pytest
+
+    from fastconv import config
+    pytest.importorskip("threadpoolctl")
+    from threadpoolctl import threadpool_info
+
+    if config.get_num_threads() < 2:
+        pytest.skip("needs two threads")
+    seen = []
+    config.run_tasks(lambda i: seen.append(
+        {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}),
+        4)
+    assert seen and all(s and set(s.values()) == {1} for s in seen), seen
+    libs = set(seen[0])
+    if config.NUMBA_BLAS:  # SciPy's BLAS, which Numba calls, is among those held
+        import scipy.linalg.cython_blas  # noqa: F401
+        assert {i["filepath"] for i in threadpool_info() if i["user_api"] == "blas"} == libs

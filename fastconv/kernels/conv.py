@@ -1,7 +1,8 @@
 """Convolution forward and backward, three paths, and the rule that picks one per shape.
 
 - direct: Numba loops, one sample per iteration, no col matrix (here);
-- blas: unfold a few samples, one BLAS GEMM per sample (``conv_blas``);
+- blas_numba / blas: unfold a sample, one BLAS GEMM per sample, called from Numba (needs
+  SciPy) or through NumPy a block at a time (``conv_blas``);
 - gemm: unfold a cache-sized block, one GEMM over the whole block (here).
 
 All compute the book's numbers (``col @ col_W + b`` and its gradients) up to float rounding
@@ -11,11 +12,12 @@ of the summation order. :func:`conv_path` picks one; :func:`conv_forward` and
 import numpy as np
 from numba import prange
 
-from ..config import kernel
+from ..config import NUMBA_BLAS, kernel
 from . import _checks as chk
 from ._conv_common import (_check, _check_bias, _fold_sample, _result_dtype,  # noqa: F401
                            _unfold_sample)
-from .conv_blas import conv_backward_blas, conv_forward_blas
+from .conv_blas import (conv_backward_blas, conv_backward_blas_numba, conv_forward_blas,
+                        conv_forward_blas_numba)
 from .im2col import _fold, _unfold
 
 
@@ -126,15 +128,18 @@ def _to_filter_major(dout, d_t, db):
 
 
 def conv_path(x_shape, W_shape, stride=1):
-    """Which path ``Convolution`` runs for this shape: per-sample BLAS (``"blas"``) for all.
+    """Which path ``Convolution`` runs for this shape: per-sample BLAS for all, its GEMMs
+    called from Numba (``"blas_numba"``) when SciPy is there, else through NumPy (``"blas"``;
+    also with ``FASTCONV_NUMBA_BLAS=0``).
 
     ``python -m bench.conv_paths`` on 2 cores (batch 100, bench/README) has it fastest on every
     layer of the book's networks, forward and backward: SimpleConvNet's conv1 2.3 + 3.6 ms
     against direct loops 3.7 + 9.6 and block GEMM 3.5 + 7.6; DeepConvNet's 8x8 conv6
     10.0 + 20.2 against block GEMM 13.3 + 23.5. At batch 1 it won two of the three shapes
     tried (the third by 20 us). The other paths stay as references and in the benchmarks.
+    Calling the GEMMs from Numba made whole training steps 3-10% faster (bench/README).
     """
-    return "blas"
+    return "blas_numba" if NUMBA_BLAS else "blas"
 
 
 def conv_forward(x, W, b, stride=1, pad=0, dtype=None):
@@ -246,3 +251,5 @@ def conv_backward_gemm(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
 _PATHS = {"direct": (conv_forward_direct, conv_backward_direct),
           "blas": (conv_forward_blas, conv_backward_blas),
           "gemm": (conv_forward_gemm, conv_backward_gemm)}
+if NUMBA_BLAS:
+    _PATHS["blas_numba"] = (conv_forward_blas_numba, conv_backward_blas_numba)
