@@ -1,4 +1,4 @@
-"""Micro-measurements behind three choices in fastconv's kernels (bench/README.md).
+"""Micro-measurements behind four choices in fastconv's kernels (bench/README.md).
 
 ``python -m bench.micro`` prints, each as a ratio measured in the same run:
 
@@ -8,7 +8,9 @@
 2. the same copy through a helper that Numba inlines (``config.inline``) or that it leaves
    to LLVM (``config.helper``);
 3. 2x2 max pooling with the stride a run-time value against the literal 2 of
-   ``pooling._maxpool_forward_2x2s2``, serial, on SimpleConvNet's (100, 30, 24, 24).
+   ``pooling._maxpool_forward_2x2s2``, serial, on SimpleConvNet's (100, 30, 24, 24);
+4. the backward of that pooling: the generic kernel (``k // PW``, ``k % PW`` at run time)
+   against ``pooling._maxpool_backward_2x2s2`` (the cell from k's bits), serial, same shape.
 """
 import os
 import sys
@@ -80,6 +82,13 @@ def main():
          lambda: pooling._maxpool_forward_2x2s2.serial(x, out, idx)], 50)
     print(f"3. 2x2 max pooling, serial: stride at run time {runtime:.2f} ms, literal stride 2 "
           f"{literal:.2f} ms: {runtime / literal:.1f}x")
+    dout = rng.standard_normal(out.shape)
+    dx = np.empty(x.shape)
+    generic, bits = _median_ms(
+        [lambda: pooling._maxpool_backward.serial(dout, idx, 2, 2, 2, 0, dx),
+         lambda: pooling._maxpool_backward_2x2s2.serial(dout, idx, dx)], 50)
+    print(f"4. 2x2 max pooling backward, serial: generic {generic:.2f} ms, 2x2 kernel "
+          f"{bits:.2f} ms: {generic / bits:.1f}x")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ def run_all():
         parts += [out, pooling.avgpool_backward(g, x.shape, 3, 3, stride, 1)]
     out, arg = pooling.maxpool_forward(x, 2, 2, 2, 0)  # the book's 2x2, stride 2 kernel
     parts += [out, arg]
+    _, idx = pooling.maxpool_forward(x, 2, 2, 2, 0, layout="plane")  # and its backward
+    parts += [pooling.maxpool_backward(rng.standard_normal(out.shape), idx, x.shape, 2, 2, 2, 0)]
     params = {"W": rng.standard_normal(20000), "b": rng.standard_normal(7)}
     adam = Adam()
     for _ in range(2):  # fused Adam: parallel above optim.SERIAL_BELOW values, serial below

@@ -147,6 +147,16 @@ def test_maxpool_2x2_stride2_nan_and_ties_match_book(shape):
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(arg_max, ref_arg)
     assert np.isnan(out).any() and (out == 0).any()
+    # backward from the layer's int8 plane layout (its own 2x2 kernel): one value per cell,
+    # so bit for bit; a -0.0 in dout comes back +0.0, as from the book's col2im
+    dout = rng.standard_normal(out.shape)
+    dout[0, 0, 0, :2] = -0.0
+    _, idx = pooling.maxpool_forward(x, 2, 2, 2, 0, layout="plane")
+    assert idx.dtype == np.int8
+    dx = pooling.maxpool_backward(dout, idx, x.shape, 2, 2, 2, 0)
+    ref_dx = nv.book_pool_backward(dout, ref_arg, x.shape, 2, 2, 2, 0)
+    np.testing.assert_array_equal(dx, ref_dx)
+    np.testing.assert_array_equal(np.signbit(dx), np.signbit(ref_dx))
 
 
 def test_relu_matches_book_and_writes_into_dout():

@@ -200,6 +200,27 @@ def _maxpool_backward(dout, idx, PH, PW, stride, pad, dx):
                     d[ih, iw] += dout[n, c, oh, ow]
 
 
+@kernel
+def _maxpool_backward_2x2s2(dout, idx, dx):
+    # Disjoint 2x2 windows: zero the plane (a memset), then one store per window at its
+    # argmax, the row and column from k's bits rather than k // PW and k % PW (masked: never
+    # outside the window, whatever k holds). 0 + dout keeps
+    # the generic kernel's bits (0 + -0.0 is +0.0, as in the book's col2im).
+    N, C = dx.shape[0], dx.shape[1]
+    out_h, out_w = dout.shape[2], dout.shape[3]
+    for p in prange(N * C):
+        n = p // C
+        c = p % C
+        d = dx[n, c]
+        d[:, :] = 0
+        for oh in range(out_h):
+            g = dout[n, c, oh]
+            ix = idx[n, c, oh]
+            for ow in range(out_w):
+                k = ix[ow]
+                d[2 * oh + ((k >> 1) & 1), 2 * ow + (k & 1)] = 0.0 + g[ow]
+
+
 def book_arg_max(idx):
     """Plane-layout window indices (N, C, out_h, out_w) -> the book's flat (n, oh, ow, c)."""
     return idx.transpose(0, 2, 3, 1).reshape(-1).astype(np.intp)
@@ -321,7 +342,11 @@ def maxpool_backward(dout, arg_max, x_shape, pool_h, pool_w, stride=2, pad=0, dt
         arg_max = plane_arg_max(arg_max, oshape)
     chk.check_shape("maxpool_backward", "arg_max", arg_max, oshape)
     dx = np.empty(tuple(x_shape), dtype=_out_dtype(dout, dtype))
-    _maxpool_backward(chk.contiguous(dout), chk.contiguous(arg_max), PH, PW, stride, pad, dx)
+    if pad == 0 and PH == 2 and PW == 2 and stride == 2 and arg_max.dtype == np.int8:
+        _maxpool_backward_2x2s2(chk.contiguous(dout), chk.contiguous(arg_max), dx)
+    else:
+        _maxpool_backward(chk.contiguous(dout), chk.contiguous(arg_max), PH, PW, stride, pad,
+                          dx)
     return dx
 
 
