@@ -204,8 +204,8 @@ def _maxpool_backward(dout, idx, PH, PW, stride, pad, dx):
 def _maxpool_backward_2x2s2(dout, idx, dx):
     # Disjoint 2x2 windows: zero the plane (a memset), then one store per window at its
     # argmax, the row and column from k's bits rather than k // PW and k % PW (masked: never
-    # outside the window, whatever k holds). 0 + dout keeps
-    # the generic kernel's bits (0 + -0.0 is +0.0, as in the book's col2im).
+    # outside the window, whatever k holds). 0 + dout keeps the generic kernel's bits
+    # (0 + -0.0 is +0.0, as in the book's col2im).
     N, C = dx.shape[0], dx.shape[1]
     out_h, out_w = dout.shape[2], dout.shape[3]
     for p in prange(N * C):
