@@ -1,4 +1,4 @@
-"""Micro-measurements behind four choices in fastconv's kernels (bench/README.md).
+"""Micro-measurements behind five choices in fastconv's kernels (bench/README.md).
 
 ``python -m bench.micro`` prints, each as a ratio measured in the same run:
 
@@ -10,7 +10,11 @@
 3. 2x2 max pooling with the stride a run-time value against the literal 2 of
    ``pooling._maxpool_forward_2x2s2``, serial, on SimpleConvNet's (100, 30, 24, 24);
 4. the backward of that pooling: the generic kernel (``k // PW``, ``k % PW`` at run time)
-   against ``pooling._maxpool_backward_2x2s2`` (the cell from k's bits), serial, same shape.
+   against ``pooling._maxpool_backward_2x2s2`` (the cell from k's bits), serial, same shape;
+5. unfolding and folding SimpleConvNet's conv1 input (100 samples, 5x5, stride 1, no pad)
+   with the general loops (valid ranges, fills) against ``_unfold_sample`` and
+   ``_fold_sample``, which take the plain-copy ``_unfold_valid`` and ``_fold_valid`` for
+   stride 1 without padding.
 """
 import os
 import sys
@@ -21,6 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tests"))
 from bench.common import interleaved_timings  # noqa: E402
+from fastconv.kernels import _conv_common as cc  # noqa: E402
 from fastconv.kernels import pooling  # noqa: E402
 from fastconv.kernels._index import gather  # noqa: E402
 
@@ -58,6 +63,33 @@ def _copy_helper_called(src, dst, lo, hi, off):
         _gather_not_inlined(dst[r, lo:hi], src[r], lo + off, 1)
 
 
+# sizes, stride and pad are arguments, as in the kernels: as literals, LLVM folds them into
+# the loops and the timings are of code the kernels never run (the plain copy took twice as
+# long with out_w a literal 24)
+@numba.njit(nogil=True)
+def _unfold_general(x, col, F, stride, pad, out):
+    for n in range(x.shape[0]):
+        cc._unfold_general(x, n, F, F, stride, pad, out, out, col)
+
+
+@numba.njit(nogil=True)
+def _unfold_valid(x, col, F, stride, pad, out):
+    for n in range(x.shape[0]):
+        cc._unfold_sample(x, n, F, F, stride, pad, out, out, col)
+
+
+@numba.njit(nogil=True)
+def _fold_general(dcol, dx, F, stride, pad, out):
+    for n in range(dx.shape[0]):
+        cc._fold_general(dcol, F, F, stride, pad, out, dx[n])
+
+
+@numba.njit(nogil=True)
+def _fold_valid(dcol, dx, F, stride, pad, out):
+    for n in range(dx.shape[0]):
+        cc._fold_sample(dcol, F, F, stride, pad, out, dx[n])
+
+
 def _median_ms(funcs, rounds):
     return [float(np.median(t)) * 1e3 for t in interleaved_timings(funcs, rounds)]
 
@@ -89,6 +121,15 @@ def main():
          lambda: pooling._maxpool_backward_2x2s2.serial(dout, idx, dx)], 50)
     print(f"4. 2x2 max pooling backward, serial: generic {generic:.2f} ms, 2x2 kernel "
           f"{bits:.2f} ms: {generic / bits:.1f}x")
+    x1 = rng.standard_normal((100, 1, 28, 28))
+    col = np.empty((25, 576))
+    dx1 = np.empty_like(x1)
+    ug, uv, fg, fv = _median_ms([lambda f=f, a=a: f(*a) for f, a in (
+        (_unfold_general, (x1, col, 5, 1, 0, 24)), (_unfold_valid, (x1, col, 5, 1, 0, 24)),
+        (_fold_general, (col, dx1, 5, 1, 0, 24)), (_fold_valid, (col, dx1, 5, 1, 0, 24)))],
+        100)
+    print(f"5. conv1 unfold, 100 samples: general {ug:.2f} ms, stride-1 no-pad {uv:.2f} ms: "
+          f"{ug / uv:.1f}x; fold: {fg:.2f} against {fv:.2f} ms: {fg / fv:.1f}x")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,14 @@ from ._index import fill, gather, scatter_add, valid_range
 @helper
 def _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col):
     """col[(c*FH + fh)*FW + fw, oh*out_w + ow] for sample n (zeros on the padding)."""
+    if stride == 1 and pad == 0:
+        _unfold_valid(x, n, FH, FW, out_h, out_w, col)
+    else:
+        _unfold_general(x, n, FH, FW, stride, pad, out_h, out_w, col)
+
+
+@helper
+def _unfold_general(x, n, FH, FW, stride, pad, out_h, out_w, col):
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     for c in range(C):
         xc = x[n, c]
@@ -17,20 +25,49 @@ def _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col):
             for fw in range(FW):
                 ow_lo, ow_hi = valid_range(fw, pad, stride, W, out_w)
                 dst = col[(c * FH + fh) * FW + fw]
-                fill(dst[:oh_lo * out_w], 0)
+                # the fills only where there is padding: an empty fill still cost a slice
+                if oh_lo > 0:
+                    fill(dst[:oh_lo * out_w], 0)
+                start = ow_lo * stride + fw - pad
                 for oh in range(oh_lo, oh_hi):
                     r = oh * out_w
-                    fill(dst[r:r + ow_lo], 0)
-                    gather(dst[r + ow_lo:r + ow_hi], xc[oh * stride + fh - pad],
-                           ow_lo * stride + fw - pad, stride)
-                    fill(dst[r + ow_hi:r + out_w], 0)
-                fill(dst[oh_hi * out_w:out_h * out_w], 0)
+                    if ow_lo > 0:
+                        fill(dst[r:r + ow_lo], 0)
+                    gather(dst[r + ow_lo:r + ow_hi], xc[oh * stride + fh - pad], start, stride)
+                    if ow_hi < out_w:
+                        fill(dst[r + ow_hi:r + out_w], 0)
+                if oh_hi < out_h:
+                    fill(dst[oh_hi * out_w:out_h * out_w], 0)
+
+
+@helper
+def _unfold_valid(x, n, FH, FW, out_h, out_w, col):
+    # stride 1, no padding (SimpleConvNet's conv1): every row is a plain copy, 2-2.5x faster
+    # than the general loop above with its ranges and fills (bench.micro row 5)
+    for c in range(x.shape[1]):
+        xc = x[n, c]
+        for fh in range(FH):
+            for fw in range(FW):
+                dst = col[(c * FH + fh) * FW + fw]
+                for oh in range(out_h):
+                    d = dst[oh * out_w:(oh + 1) * out_w]
+                    s = xc[oh + fh, fw:fw + out_w]
+                    for i in range(out_w):
+                        d[i] = s[i]
 
 
 @helper
 def _fold_sample(dcol, FH, FW, stride, pad, out_w, img):
     """img[c] = sum of the dcol rows of channel c put back on their input cells (img is one
     sample's (C, H, W) block; overlaps add up in the fixed order fh, fw, oh, ow)."""
+    if stride == 1 and pad == 0:
+        _fold_valid(dcol, FH, FW, out_w, img)
+    else:
+        _fold_general(dcol, FH, FW, stride, pad, out_w, img)
+
+
+@helper
+def _fold_general(dcol, FH, FW, stride, pad, out_w, img):
     C, H, W = img.shape
     out_h = dcol.shape[1] // out_w
     for c in range(C):
@@ -45,6 +82,23 @@ def _fold_sample(dcol, FH, FW, stride, pad, out_w, img):
                     r = oh * out_w
                     scatter_add(plane[oh * stride + fh - pad], ow_lo * stride + fw - pad,
                                 stride, src[r + ow_lo:r + ow_hi])
+
+
+@helper
+def _fold_valid(dcol, FH, FW, out_w, img):
+    # stride 1, no padding: plain row adds, in the same order as _fold_general
+    out_h = dcol.shape[1] // out_w
+    for c in range(img.shape[0]):
+        plane = img[c]
+        plane[:, :] = 0
+        for fh in range(FH):
+            for fw in range(FW):
+                src = dcol[(c * FH + fh) * FW + fw]
+                for oh in range(out_h):
+                    d = plane[oh + fh, fw:fw + out_w]
+                    s = src[oh * out_w:(oh + 1) * out_w]
+                    for i in range(out_w):
+                        d[i] += s[i]
 
 
 def _check(func, x, W, stride, pad):
