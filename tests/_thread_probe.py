@@ -36,9 +36,12 @@ def run_all():
     doutb = rng.standard_normal(out.shape)
     parts += [out, *conv.conv_backward_blas(doutb, xb, W1, 1, 1),
               conv.conv_forward_blas(xb, W2, b[:4], 2, 0)]
-    if "blas_numba" in conv._PATHS:  # the same, GEMMs called from Numba
+    if "blas_numba" in conv._PATHS:  # the same, GEMMs called from Numba; and fused
         fwd, bwd = conv._PATHS["blas_numba"]
         parts += [fwd(xb, W1, b, 1, 1), *bwd(doutb, xb, W1, 1, 1), fwd(xb, W2, b[:4], 2, 0)]
+        pooled, idx, mask = conv.conv_relu_pool_forward(xb, W1, b, 1, 1)
+        dp = rng.standard_normal(pooled.shape)
+        parts += [pooled, idx, mask, *conv.conv_relu_pool_backward(dp, idx, mask, xb, W1, 1, 1)]
     for stride in (1, 2):  # overlapping and disjoint windows
         out, arg = pooling.maxpool_forward(x, 3, 3, stride, 1)
         g = rng.standard_normal(out.shape)

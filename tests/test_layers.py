@@ -206,3 +206,57 @@ def test_convolution_backward_without_dx_sets_the_same_gradients(wshape):
     np.testing.assert_array_equal(layer.dW, dW)
     np.testing.assert_array_equal(layer.db, db)
     assert dx.shape == x.shape
+
+
+@pytest.mark.parametrize("shape, wshape, pad", [
+    ((4, 1, 28, 28), (6, 1, 5, 5), 0),    # SimpleConvNet's conv1 - relu - pool
+    ((3, 2, 9, 11), (4, 2, 3, 3), 1),     # odd conv output: the last row and column unpooled
+])
+def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad):
+    from fastconv.kernels import conv
+    from fastconv.layers import conv_relu_pool, conv_relu_pool_backward, forward_layers
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(shape)
+    x[0, 0, :3, :3] = -1.0  # all-zero windows after ReLU: the first cell wins
+    x[-1, -1, 2, 4] = np.nan
+    W = rng.standard_normal(wshape)
+    b = rng.standard_normal(wshape[0])
+    ref_layers = [Convolution(W, b, 1, pad), Relu(), Pooling(2, 2, 2)]
+    ref = ref_layers[2].forward(ref_layers[1].forward(ref_layers[0].forward(x)))
+    layers = [Convolution(W, b, 1, pad), Relu(), Pooling(2, 2, 2)]
+    out = conv_relu_pool(*layers, x)
+    np.testing.assert_array_equal(out, ref)
+    assert out.dtype == ref.dtype
+    assert layers[0].x is x
+    np.testing.assert_array_equal(layers[1].mask, ref_layers[1].mask)
+    np.testing.assert_array_equal(layers[2].arg_max, ref_layers[2].arg_max)
+    if conv.conv_path(x.shape, W.shape) == "blas_numba":  # fused: pool.x comes on demand
+        assert layers[2]._x is None
+    W0 = W.copy()
+    W += 1.0  # an optimizer step in place: pool.x is still the forward's
+    np.testing.assert_array_equal(layers[2].x, ref_layers[2].x)
+    W[...] = W0
+    d1 = d2 = rng.standard_normal(out.shape)
+    for fused, plain in zip(reversed(layers), reversed(ref_layers)):
+        d1, d2 = fused.backward(d1.copy()), plain.backward(d2.copy())
+        np.testing.assert_array_equal(d1, d2)
+    np.testing.assert_array_equal(layers[0].dW, ref_layers[0].dW)
+    np.testing.assert_array_equal(layers[0].db, ref_layers[0].db)
+    # the fused backward: same dx, dW, db (the same GEMMs in the same order: bit for bit,
+    # NaN from the input included), without the intermediate gradients
+    d = rng.standard_normal(out.shape)
+    ref_dx = ref_layers[0].backward(ref_layers[1].backward(ref_layers[2].backward(d.copy())))
+    assert np.isnan(ref_layers[0].dW).any() and not np.isnan(ref_layers[0].dW).all()
+    for need_dx in (True, False):
+        layers[0].dW = layers[0].db = None
+        dx = conv_relu_pool_backward(*layers, d.copy(), need_dx=need_dx)
+        if need_dx:
+            np.testing.assert_array_equal(dx, ref_dx)
+        else:
+            assert dx is None
+        np.testing.assert_array_equal(layers[0].dW, ref_layers[0].dW)
+        np.testing.assert_array_equal(layers[0].db, ref_layers[0].db)
+        assert layers[0].db.dtype == ref_layers[0].db.dtype
+    # the walker fuses the run and leaves the other layers alone
+    walked = [Convolution(W, b, 1, pad), Relu(), Pooling(2, 2, 2), Relu()]
+    np.testing.assert_array_equal(forward_layers(walked, x), np.maximum(ref, 0))

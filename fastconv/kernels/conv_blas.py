@@ -69,13 +69,19 @@ def _backward_block(x, dout, n0, n1, FH, FW, stride, pad, out_h, out_w, W2T, col
     col[K, :] = 1
     grad[:, :] = 0
     for n in range(n0, n1):
-        _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
-        d = dout[n].reshape(FN, out_h * out_w)
-        np.dot(d, col.T, g)
-        grad += g
-        if dx.shape[0] > 0:
-            np.dot(W2T, d, dcol)
-            _fold_sample(dcol, FH, FW, stride, pad, out_w, dx[n])
+        _backward_sample(x, n, dout[n].reshape(FN, out_h * out_w), FH, FW, stride, pad, out_h,
+                         out_w, W2T, col, dcol, g, grad, dx)
+
+
+@helper
+def _backward_sample(x, n, d, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g, grad, dx):
+    # one sample of _backward_block, d its (FN, P) output gradient
+    _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
+    np.dot(d, col.T, g)
+    grad += g
+    if dx.shape[0] > 0:
+        np.dot(W2T, d, dcol)
+        _fold_sample(dcol, FH, FW, stride, pad, out_w, dx[n])
 
 
 _local = threading.local()
@@ -90,6 +96,17 @@ def _scratch(shape, dtype):
     if buf is None or buf.size < need:
         buf = _local.buf = np.empty(max(need, 1), dtype=np.uint8)
     return buf[:need].view(dtype).reshape(shape)
+
+
+def _with_bias(W, b, dt):
+    """``[W | b]``, (FN, K + 1) in ``dt``: the forward GEMM's left side, against col's row of
+    ones."""
+    FN = W.shape[0]
+    K = W.size // FN
+    Wb = np.empty((FN, K + 1), dtype=dt)
+    Wb[:, :K] = W.reshape(FN, K)
+    Wb[:, K] = b
+    return Wb
 
 
 def _blocks(N):
@@ -108,9 +125,7 @@ def conv_forward_blas(x, W, b, stride=1, pad=0, dtype=None, numba_gemm=False):
     N, FN, out_h, out_w = oshape
     FH, FW = W.shape[2], W.shape[3]
     K, P = W.shape[1] * FH * FW, out_h * out_w
-    Wb = np.empty((FN, K + 1), dtype=dt)
-    Wb[:, :K] = W.reshape(FN, K)
-    Wb[:, K] = b
+    Wb = _with_bias(W, b, dt)
     x = chk.contiguous(x)
     out = np.empty(oshape, dtype=dt)
     blocks = _blocks(N)

@@ -1,7 +1,8 @@
 """The book's ``ch08/deep_convnet.py`` on fastconv's layers."""
 import numpy as np
 
-from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
+from ..layers import (Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss,
+                      forward_layers)
 from ._params import ParamsIOMixin
 from .simple_convnet import backprop, batched_accuracy
 
@@ -103,13 +104,9 @@ class DeepConvNet(ParamsIOMixin):
         return [self.layers[i] for i in _PARAM_LAYER_IDX]
 
     def predict(self, x, train_flg=False):
-        """Scores (before softmax); ``train_flg`` switches the dropout layers on."""
-        for layer in self.layers:
-            if isinstance(layer, Dropout):
-                x = layer.forward(x, train_flg)
-            else:
-                x = layer.forward(x)
-        return x
+        """Scores (before softmax); ``train_flg`` switches the dropout layers on. Each
+        conv - relu - pool run is one fused pass (``layers.forward_layers``)."""
+        return forward_layers(self.layers, x, train_flg)
 
     def loss(self, x, t):
         """Training loss (dropout on, as the book)."""

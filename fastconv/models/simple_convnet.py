@@ -4,7 +4,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ..gradient import numerical_gradient
-from ..layers import Affine, Convolution, Pooling, Relu, SoftmaxWithLoss
+from ..layers import (Affine, Convolution, Pooling, Relu, SoftmaxWithLoss, backward_layers,
+                      forward_layers)
 from ._params import ParamsIOMixin
 
 __all__ = ["SimpleConvNet"]
@@ -14,16 +15,10 @@ def backprop(last_layer, layers, param_layers):
     """The book's backward pass: ``last_layer`` then ``layers`` in reverse order; returns the
     grads dict ``W1, b1, ...`` from the ``dW``/``db`` of ``param_layers``.
 
-    The input layer's dx is not needed, so a Convolution there skips it.
+    Convolution -> Relu -> Pooling runs go through one fused pass, and the input layer's dx
+    is not needed, so a Convolution there skips it (``layers.backward_layers``).
     """
-    dout = last_layer.backward(1)
-    layers = list(layers)
-    for layer in reversed(layers[1:]):
-        dout = layer.backward(dout)
-    if isinstance(layers[0], Convolution):
-        layers[0].backward(dout, need_dx=False)
-    else:
-        layers[0].backward(dout)
+    backward_layers(layers, last_layer.backward(1))
     grads = {}
     for i, layer in enumerate(param_layers, start=1):
         grads['W' + str(i)], grads['b' + str(i)] = layer.dW, layer.db
@@ -109,10 +104,10 @@ class SimpleConvNet(ParamsIOMixin):
         return [self.layers['Conv1'], self.layers['Affine1'], self.layers['Affine2']]
 
     def predict(self, x):
-        """Scores (before softmax), shape (N, output_size)."""
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
+        """Scores (before softmax), shape (N, output_size). Conv1, Relu1 and Pool1 run as
+        one fused pass (``layers.forward_layers``); the layers end as the book's loop leaves
+        them."""
+        return forward_layers(self.layers.values(), x)
 
     def loss(self, x, t):
         """Cross-entropy loss of the batch ``x`` with labels ``t`` (indices or one-hot)."""

@@ -1,0 +1,152 @@
+"""Convolution, ReLU and 2x2 stride-2 max pooling fused, forward and backward.
+
+The book's networks run ``Convolution -> Relu -> Pooling(2, 2, stride=2)``. Run as three
+layers, the convolution writes its (N, FN, out_h, out_w) output (13.8 MB at SimpleConvNet's
+conv1 in float64), the ReLU reads it and writes another, the pooling reads that; backward
+does the same in reverse. Fused, each sample's (FN, out_h*out_w) block stays in cache between
+the three steps and only the pooled output, the int8 argmax and the ReLU's bool mask are
+written. The arithmetic is the three layers' own: the same per-sample GEMMs as
+``conv_blas`` (called from Numba, so this needs SciPy), the book's ReLU, the 2x2 pooling
+kernels of ``pooling``.
+"""
+import numpy as np
+
+from ..config import helper, run_tasks
+from . import _checks as chk
+from ._conv_common import _check, _check_bias, _result_dtype, _unfold_sample
+from .conv_blas import _backward_sample, _blocks, _scratch, _with_bias
+from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
+
+@helper
+def _forward_relu_pool_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, y, mask,
+                             pout, pidx):
+    # per sample: the convolution into y (FN, P), which stays in cache, then ReLU in place
+    # (the book's mask x <= 0 and out[mask] = 0) and 2x2 stride-2 max pooling of y
+    K = col.shape[0] - 1
+    FN = Wb.shape[0]
+    col[K, :] = 1
+    y3 = y.reshape(FN, out_h, out_w)
+    for n in range(n0, n1):
+        _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
+        np.dot(Wb, col, y)
+        for f in range(FN):
+            yf = y[f]
+            mf = mask[n, f].reshape(out_h * out_w)
+            for p in range(yf.shape[0]):
+                m = yf[p] <= 0
+                mf[p] = m
+                if m:
+                    yf[p] = 0
+            _maxpool_plane_2x2s2(y3[f], pout[n, f], pidx[n, f])
+
+
+
+
+def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
+    """Convolution, ReLU and 2x2 stride-2 max pooling in one pass (GEMMs called from Numba).
+
+    Each sample's convolution output stays in cache between the three steps, so neither it
+    nor the ReLU output is written out. The numbers are those of the three book layers in a
+    row: the same GEMM as :func:`conv_forward_blas`, the book's ReLU, the book's pooling of
+    its output (first maximum wins, so an all-zero window points at its first cell).
+
+    Returns
+    -------
+    out : (N, FN, out_h // 2, out_w // 2) pooled output in ``dtype``
+    idx : int8, same shape: window position of each maximum (the pooling's plane layout)
+    mask : bool (N, FN, out_h, out_w): the ReLU's ``x <= 0``
+    """
+    x, W, stride, pad, oshape = _check("conv_relu_pool_forward", x, W, stride, pad)
+    b = _check_bias("conv_relu_pool_forward", b, W.shape[0])
+    dt = _result_dtype(x, W, dtype)
+    N, FN, out_h, out_w = oshape
+    if out_h < 2 or out_w < 2:
+        raise ValueError(f"conv_relu_pool_forward: the convolution output {oshape} is smaller "
+                         "than the 2x2 pooling window")
+    FH, FW = W.shape[2], W.shape[3]
+    K, P = W.shape[1] * FH * FW, out_h * out_w
+    Wb = _with_bias(W, b, dt)
+    x = chk.contiguous(x)
+    pshape = (N, FN, out_h // 2, out_w // 2)
+    out = np.empty(pshape, dtype=dt)
+    idx = np.empty(pshape, dtype=np.int8)
+    mask = np.empty(oshape, dtype=np.bool_)
+    blocks = _blocks(N)
+
+    def task(i):
+        n0, n1 = blocks[i]
+        buf = _scratch(((K + 1) * P + FN * P,), dt)
+        col = buf[:(K + 1) * P].reshape(K + 1, P)
+        y = buf[(K + 1) * P:].reshape(FN, P)
+        _forward_relu_pool_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, y,
+                                 mask, out, idx)
+
+    run_tasks(task, len(blocks))
+    return out, idx, mask
+
+
+@helper
+def _backward_relu_pool_block(x, pdout, idx, mask, n0, n1, FH, FW, stride, pad, out_h, out_w,
+                              W2T, col, dcol, g, dy, grad, dx):
+    # per sample: the pooling's backward into dy (FN, P), the ReLU's (dy[mask] = 0), then
+    # the convolution's GEMMs, as conv_blas._backward_block
+    K = col.shape[0] - 1
+    FN = W2T.shape[1]
+    col[K, :] = 1
+    grad[:, :] = 0
+    dy3 = dy.reshape(FN, out_h, out_w)
+    for n in range(n0, n1):
+        for f in range(FN):
+            _maxpool_plane_backward_2x2s2(pdout[n, f], idx[n, f], dy3[f])
+            df = dy[f]
+            mf = mask[n, f].reshape(out_h * out_w)
+            for p in range(df.shape[0]):
+                if mf[p]:
+                    df[p] = 0
+        _backward_sample(x, n, dy, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g, grad,
+                         dx)
+
+
+def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, need_dx=True):
+    """Gradients ``(dx, dW, db)`` through the pooling, the ReLU and the convolution of
+    :func:`conv_relu_pool_forward` (``dx`` is None when ``need_dx`` is False).
+
+    ``dout`` is the pooled output's gradient, ``idx`` and ``mask`` what the forward returned
+    (or a :class:`~fastconv.layers.Pooling`'s int8 planes and a
+    :class:`~fastconv.layers.Relu`'s mask)."""
+    func = "conv_relu_pool_backward"
+    x, W, stride, pad, oshape = _check(func, x, W, stride, pad)
+    N, FN, out_h, out_w = oshape
+    pshape = (N, FN, out_h // 2, out_w // 2)
+    dout = chk.as_array(func, "dout", dout)
+    chk.check_shape(func, "dout", dout, pshape)
+    chk.check_shape(func, "idx", chk.as_array(func, "idx", idx), pshape)
+    chk.check_shape(func, "mask", chk.as_array(func, "mask", mask), oshape)
+    if idx.dtype != np.int8 or mask.dtype != np.bool_:
+        raise TypeError(f"{func}: idx must be int8 and mask bool (the forward's), got "
+                        f"{idx.dtype} and {mask.dtype}")
+    dt = _result_dtype(x, W, dtype)
+    FH, FW = W.shape[2], W.shape[3]
+    K, P = W.shape[1] * FH * FW, out_h * out_w
+    x = chk.contiguous(x)
+    dout = chk.contiguous(dout.astype(dt, copy=False))
+    idx, mask = chk.contiguous(idx), chk.contiguous(mask)
+    W2T = chk.contiguous(W.reshape(FN, K).T.astype(dt, copy=False))
+    dx = np.empty(x.shape, dtype=dt) if need_dx else np.empty((0,) + x.shape[1:], dtype=dt)
+    blocks = _blocks(N)
+    grad_part = np.empty((len(blocks), FN, K + 1), dtype=dt)
+
+    def task(i):
+        n0, n1 = blocks[i]
+        buf = _scratch(((K + 1) * P + K * P + FN * (K + 1) + FN * P,), dt)
+        col = buf[:(K + 1) * P].reshape(K + 1, P)
+        dcol = buf[(K + 1) * P:(2 * K + 1) * P].reshape(K, P)
+        g = buf[(2 * K + 1) * P:(2 * K + 1) * P + FN * (K + 1)].reshape(FN, K + 1)
+        dy = buf[(2 * K + 1) * P + FN * (K + 1):].reshape(FN, P)
+        _backward_relu_pool_block(x, dout, idx, mask, n0, n1, FH, FW, stride, pad, out_h, out_w,
+                                  W2T, col, dcol, g, dy, grad_part[i], dx)
+
+    run_tasks(task, len(blocks))
+    grad = grad_part.sum(axis=0)
+    return (dx if need_dx else None, np.ascontiguousarray(grad[:, :K]).reshape(W.shape),
+            grad[:, K].copy())
