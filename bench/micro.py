@@ -1,4 +1,4 @@
-"""Micro-measurements behind five choices in fastconv's kernels (bench/README.md).
+"""Micro-measurements behind six choices in fastconv's kernels (bench/README.md).
 
 ``python -m bench.micro`` prints, each as a ratio measured in the same run:
 
@@ -14,7 +14,10 @@
 5. unfolding and folding SimpleConvNet's conv1 input (100 samples, 5x5, stride 1, no pad)
    with the general loops (valid ranges, fills) against ``_unfold_sample`` and
    ``_fold_sample``, which take the plain-copy ``_unfold_valid`` and ``_fold_valid`` for
-   stride 1 without padding.
+   stride 1 without padding;
+6. the same for DeepConvNet's conv2 input (100 samples, 16 channels, 3x3, pad 1): the general
+   loops against ``_unfold_sample`` / ``_fold_sample``, which copy each sample into a
+   zero-bordered buffer and then take the plain-copy loops.
 """
 import os
 import sys
@@ -121,16 +124,24 @@ def main():
          lambda: pooling._maxpool_backward_2x2s2.serial(dout, idx, dx)], 50)
     print(f"4. 2x2 max pooling backward, serial: generic {generic:.2f} ms, 2x2 kernel "
           f"{bits:.2f} ms: {generic / bits:.1f}x")
-    x1 = rng.standard_normal((100, 1, 28, 28))
-    col = np.empty((25, 576))
-    dx1 = np.empty_like(x1)
-    ug, uv, fg, fv = _median_ms([lambda f=f, a=a: f(*a) for f, a in (
-        (_unfold_general, (x1, col, 5, 1, 0, 24)), (_unfold_valid, (x1, col, 5, 1, 0, 24)),
-        (_fold_general, (col, dx1, 5, 1, 0, 24)), (_fold_valid, (col, dx1, 5, 1, 0, 24)))],
-        100)
+    ug, uv, fg, fv = _unfold_fold_ms(rng.standard_normal((100, 1, 28, 28)), 5, 0, 100)
     print(f"5. conv1 unfold, 100 samples: general {ug:.2f} ms, stride-1 no-pad {uv:.2f} ms: "
           f"{ug / uv:.1f}x; fold: {fg:.2f} against {fv:.2f} ms: {fg / fv:.1f}x")
+    ug, uv, fg, fv = _unfold_fold_ms(rng.standard_normal((100, 16, 28, 28)), 3, 1, 30)
+    print(f"6. deep conv2 unfold, 100 samples, pad 1: general {ug:.2f} ms, padded buffer "
+          f"{uv:.2f} ms: {ug / uv:.1f}x; fold: {fg:.2f} against {fv:.2f} ms: {fg / fv:.1f}x")
 
+
+def _unfold_fold_ms(x, F, pad, rounds):
+    """Median ms of the general unfold, _unfold_sample, the general fold, _fold_sample on x
+    (stride 1, an F x F window, ``pad``)."""
+    out = x.shape[2] + 2 * pad - F + 1
+    col = np.empty((x.shape[1] * F * F, out * out))
+    dx = np.empty_like(x)
+    args = (F, 1, pad, out)
+    return _median_ms([lambda f=f, a=a: f(*a, *args) for f, a in (
+        (_unfold_general, (x, col)), (_unfold_valid, (x, col)),
+        (_fold_general, (col, dx)), (_fold_valid, (col, dx)))], rounds)
 
 if __name__ == "__main__":
     main()

@@ -192,8 +192,11 @@ def run_tasks(task, n_tasks):
     """
     workers = min(get_num_threads() if _state["parallel"] else 1, n_tasks)
     if workers <= 1:
-        for i in range(n_tasks):
-            task(i)
+        # BLAS on one thread here too: the tasks' GEMMs are per-sample sized, and OpenBLAS
+        # splitting each across its threads cost 7-11% on DeepConvNet's convolutions
+        with _single_threaded_blas():
+            for i in range(n_tasks):
+                task(i)
         return
     if _pool["size"] != workers - 1:
         if _pool["executor"] is not None:

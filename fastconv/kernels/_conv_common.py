@@ -11,8 +11,27 @@ def _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col):
     """col[(c*FH + fh)*FW + fw, oh*out_w + ow] for sample n (zeros on the padding)."""
     if stride == 1 and pad == 0:
         _unfold_valid(x, n, FH, FW, out_h, out_w, col)
+    elif stride == 1:
+        # padded: copy the sample into a zero-bordered buffer, then plain row copies (the
+        # general loop's per-row ranges and fills cost more than this copy: DeepConvNet's
+        # 7- to 28-wide rows, bench.micro row 6)
+        _unfold_valid(_padded(x, n, pad), 0, FH, FW, out_h, out_w, col)
     else:
         _unfold_general(x, n, FH, FW, stride, pad, out_h, out_w, col)
+
+
+@helper
+def _padded(x, n, pad):
+    """Sample n of x with ``pad`` zeros around each plane, shape (1, C, H + 2pad, W + 2pad)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    xp = np.zeros((1, C, H + 2 * pad, W + 2 * pad), dtype=x.dtype)
+    for c in range(C):
+        for h in range(H):
+            d = xp[0, c, h + pad, pad:pad + W]
+            s = x[n, c, h]
+            for i in range(W):
+                d[i] = s[i]
+    return xp
 
 
 @helper
@@ -62,6 +81,18 @@ def _fold_sample(dcol, FH, FW, stride, pad, out_w, img):
     sample's (C, H, W) block; overlaps add up in the fixed order fh, fw, oh, ow)."""
     if stride == 1 and pad == 0:
         _fold_valid(dcol, FH, FW, out_w, img)
+    elif stride == 1:
+        # padded: fold onto a bordered buffer, keep its interior (each interior cell gets the
+        # same additions in the same order as in _fold_general, so the same bits)
+        C, H, W = img.shape
+        buf = np.empty((C, H + 2 * pad, W + 2 * pad), dtype=img.dtype)
+        _fold_valid(dcol, FH, FW, out_w, buf)
+        for c in range(C):
+            for h in range(H):
+                d = img[c, h]
+                s = buf[c, h + pad, pad:pad + W]
+                for i in range(W):
+                    d[i] = s[i]
     else:
         _fold_general(dcol, FH, FW, stride, pad, out_w, img)
 
