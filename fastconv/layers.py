@@ -339,6 +339,10 @@ def conv_relu_pool(conv_layer, relu, pool, x):
     """
     if not _fusable(conv_layer, relu, pool, x):
         return pool.forward(relu.forward(conv_layer.forward(x)))
+    return _fused_forward(conv_layer, relu, pool, x)
+
+
+def _fused_forward(conv_layer, relu, pool, x):
     W, b, stride, pad = conv_layer.W, conv_layer.b, conv_layer.stride, conv_layer.pad
     dt = _compute_dtype(np.asarray(x), W)
     out, idx, mask = conv.conv_relu_pool_forward(x, W, b, stride, pad, dtype=dt)
@@ -356,11 +360,23 @@ def conv_relu_pool_backward(conv_layer, relu, pool, dout, need_dx=True):
     """``conv_layer.backward(relu.backward(pool.backward(dout)), need_dx)`` in one pass for
     the runs :func:`conv_relu_pool` fuses: the same ``dW``, ``db`` and dx, without writing
     the two intermediate (N, FN, out_h, out_w) gradients."""
-    idx = pool._idx
-    if not (_fusable(conv_layer, relu, pool, conv_layer.x) and isinstance(idx, np.ndarray)
-            and idx.dtype == np.int8 and idx.ndim == 4
-            and isinstance(relu.mask, np.ndarray) and relu.mask.shape == pool._x_shape):
+    if not _fusable_backward(conv_layer, relu, pool):
         return conv_layer.backward(relu.backward(pool.backward(dout)), need_dx=need_dx)
+    return _fused_backward(conv_layer, relu, pool, dout, need_dx)
+
+
+def _fusable_backward(conv_layer, relu, pool):
+    # also what the fused backward reads: the forward's int8 argmax planes and mask (a
+    # book-layout arg_max set by hand goes the layer-by-layer way)
+    if not _fusable(conv_layer, relu, pool, getattr(conv_layer, "x", None)):
+        return False
+    idx = pool._idx
+    return (isinstance(idx, np.ndarray) and idx.dtype == np.int8 and idx.ndim == 4
+            and isinstance(relu.mask, np.ndarray) and relu.mask.shape == pool._x_shape)
+
+
+def _fused_backward(conv_layer, relu, pool, dout, need_dx):
+    idx = pool._idx
     dt = _compute_dtype(conv_layer.x, conv_layer.W)
     dx, dW, db = conv.conv_relu_pool_backward(dout, idx, relu.mask, conv_layer.x, conv_layer.W,
                                               conv_layer.stride, conv_layer.pad, dtype=dt,
@@ -378,14 +394,10 @@ def backward_layers(layers, dout):
     layers = list(layers)
     i = len(layers) - 1
     while i >= 0:
-        need_dx = i > 0
-        if i >= 2 and isinstance(layers[i - 2], Convolution):
-            need_dx = i > 2
-            run = layers[i - 2:i + 1]
-            if _fusable(*run, run[0].x):
-                dout = conv_relu_pool_backward(*run, dout, need_dx=need_dx)
-                i -= 3
-                continue
+        if i >= 2 and _fusable_backward(*layers[i - 2:i + 1]):
+            dout = _fused_backward(*layers[i - 2:i + 1], dout, need_dx=i > 2)
+            i -= 3
+            continue
         layer = layers[i]
         if isinstance(layer, Convolution) and i == 0:
             layer.backward(dout, need_dx=False)
@@ -404,7 +416,7 @@ def forward_layers(layers, x, train_flg=None):
     i = 0
     while i < len(layers):
         if i + 2 < len(layers) and _fusable(*layers[i:i + 3], x):
-            x = conv_relu_pool(*layers[i:i + 3], x)
+            x = _fused_forward(*layers[i:i + 3], x)
             i += 3
             continue
         if train_flg is not None and isinstance(layers[i], Dropout):
