@@ -8,7 +8,11 @@ Environment variables (read once, at import):
 ``FASTCONV_NUM_THREADS``
     Numba threads used by the parallel kernels (default: Numba's own default, the core count).
 ``FASTCONV_PARALLEL``
-    ``1`` (default) runs the ``prange`` variants, ``0`` the serial ones.
+    ``1`` (default) runs the ``prange`` variants, ``0`` the serial ones. A process forked
+    (``multiprocessing`` with ``fork``) after its parent ran a parallel kernel on GNU OpenMP
+    (Numba's ``omp`` layer on Linux) runs the serial ones: libgomp cannot start again in a
+    forked child, and Numba would kill it. Use the ``spawn`` start method, or the ``tbb`` or
+    ``workqueue`` layer, for parallel kernels in children.
 ``FASTCONV_CACHE``
     ``1`` (default) caches compiled kernels on disk (``__pycache__`` beside the sources, or
     ``NUMBA_CACHE_DIR``), so a new process starts in about a second instead of ten.
@@ -51,9 +55,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
-__all__ = ["kernel", "helper", "inline", "run_tasks", "set_num_threads", "get_num_threads",
-           "set_parallel", "parallel_enabled", "set_keep_dtype", "keep_dtype", "CACHE", "FASTMATH",
-           "THREADING_LAYER", "threading_layer"]
+__all__ = ["kernel", "helper", "inline", "run_tasks", "blas_held", "set_num_threads",
+           "get_num_threads", "set_parallel", "parallel_enabled", "set_keep_dtype", "keep_dtype",
+           "CACHE", "FASTMATH", "THREADING_LAYER", "threading_layer"]
 
 
 def _env_flag(name, default):
@@ -170,14 +174,30 @@ def inline(func):
 _pool = {"size": 0, "executor": None}
 
 
-def _forget_pool():
-    # a forked child has none of the parent's worker threads: start a new pool there
+def _gnu_openmp_started():
+    """Whether this process has launched a parallel kernel on GNU OpenMP, which cannot run
+    again in a forked child (libgomp is not fork-safe; Numba then kills the child)."""
+    try:
+        if numba.threading_layer() != "omp":
+            return False
+        from numba.np.ufunc import omppool
+        return omppool.openmp_vendor == "GNU"
+    except (ValueError, ImportError, AttributeError):  # no parallel kernel has run yet
+        return False
+
+
+def _after_fork_in_child():
+    # a forked child has none of the parent's worker threads: start a new pool there; and
+    # after GNU OpenMP ran in the parent, run the serial kernels (as PyTorch uses one thread
+    # in such a child): the same numbers, where a parallel one would kill the child
     _pool["size"] = 0
     _pool["executor"] = None
+    if _gnu_openmp_started():
+        _state["parallel"] = False
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def run_tasks(task, n_tasks):
@@ -220,6 +240,12 @@ def run_tasks(task, n_tasks):
                 h.exception()
     for h in helpers:
         h.result()  # re-raise a helper's exception
+
+
+def blas_held():
+    """Context: every BLAS library fastconv calls held to one thread, for kernels whose
+    parallel loops call BLAS themselves (the per-sample GEMMs, from Numba)."""
+    return _single_threaded_blas()
 
 
 def _single_threaded_blas():

@@ -261,6 +261,7 @@ def test_blas_conv_many_blocks_match_book(monkeypatch):
     rgrads = nv.book_conv_backward(dout, x, Wt, col, col_W, 2, 1)
     for block in (8, 1):
         monkeypatch.setattr(conv_blas, "BLOCK", block)
+        monkeypatch.setattr(conv_blas, "NUMBA_BLOCK", block)
         assert_close(conv.conv_forward_blas(x, Wt, b, 2, 1), ref)
         for got, want in zip(conv.conv_backward_blas(dout, x, Wt, 2, 1), rgrads):
             assert_close(got, want)

@@ -91,12 +91,12 @@ def test_registry_is_complete():
 @pytest.mark.parametrize("parallel", [False, True])
 def test_numba_variants_run_different_code(monkeypatch, parallel):
     """numba_serial runs only ``.serial`` kernel variants, numba_parallel only ``.parallel``
-    (and the per-sample BLAS convolution runs its blocks inline or on worker threads)."""
+    (and the NumPy-matmul convolution runs its blocks inline or on worker threads)."""
     from fastconv import config
-    from fastconv.kernels import activation, conv, conv_blas, im2col, pooling
+    from fastconv.kernels import activation, conv, conv_blas, conv_fused, im2col, pooling
 
     calls = []
-    for module in (activation, conv, im2col, pooling):
+    for module in (activation, conv, conv_blas, conv_fused, im2col, pooling):
         for kern in vars(module).values():
             if not isinstance(kern, config._Kernel):
                 continue

@@ -16,16 +16,17 @@ def test_results_identical_for_1_2_8_threads_and_serial():
     assert len(set(digests.values())) == 1, digests
 
 
-def test_forked_child_can_run_the_worker_thread_convolution():
-    """A child forked after the worker threads started gets a new pool (it used to hang:
-    the parent's pool had no threads in the child)."""
+def test_forked_child_runs_the_convolution_and_pooling():
+    """A child forked after the parent ran the parallel kernels gets the same numbers. It used
+    to hang (the parent's task pool had no threads in the child); on GNU OpenMP, which cannot
+    start again after fork, Numba killed it, so there the child runs the serial kernels."""
     import multiprocessing as mp
 
     import numpy as np
     import pytest
 
     from fastconv import config
-    from fastconv.kernels import conv
+    from fastconv.kernels import conv, pooling
 
     if "fork" not in mp.get_all_start_methods() or config.get_num_threads() < 2:
         pytest.skip("needs fork and two threads")
@@ -33,19 +34,27 @@ def test_forked_child_can_run_the_worker_thread_convolution():
     x = rng.standard_normal((40, 2, 9, 9))
     W = rng.standard_normal((3, 2, 3, 3))
     b = rng.standard_normal(3)
-    ref = conv.conv_forward(x, W, b)  # starts the pool in this process
+    ref = conv.conv_forward(x, W, b)  # starts the parallel kernels in this process
+    ref_pool = pooling.maxpool_forward(ref, 2, 2, 2)
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_child_conv, args=(queue, x, W, b))
     child.start()
-    got = queue.get(timeout=120)
+    got, got_pool, parallel = queue.get(timeout=120)
     child.join(timeout=60)
+    assert child.exitcode == 0
     np.testing.assert_array_equal(got, ref)
+    for a, c in zip(got_pool, ref_pool):
+        np.testing.assert_array_equal(a, c)
+    assert parallel == (not config._gnu_openmp_started())
+    assert config.parallel_enabled()  # the parent keeps its parallel kernels
 
 
 def _child_conv(queue, x, W, b):
-    from fastconv.kernels import conv
-    queue.put(conv.conv_forward(x, W, b))
+    from fastconv import config
+    from fastconv.kernels import conv, pooling
+    out = conv.conv_forward(x, W, b)
+    queue.put((out, pooling.maxpool_forward(out, 2, 2, 2), config.parallel_enabled()))
 
 
 def test_malloc_tuning_is_on_by_default_and_can_be_switched_off():

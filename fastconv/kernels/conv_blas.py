@@ -1,35 +1,43 @@
-"""Convolution as one small BLAS GEMM per sample, blocks of samples on worker threads.
+"""Convolution as one small BLAS GEMM per sample, blocks of samples on parallel threads.
 
 Forward: ``out[n] = [W | b] @ [col_n ; 1]``, written straight into the NCHW output (the bias is
 a column of W against a row of ones, so no extra pass). Backward per sample:
-``dW += dout_n @ col_n.T``, ``dcol_n = W.T @ dout_n`` folded onto ``dx[n]``. A block's (K, P)
-col matrices stay in cache between the unfold and the GEMMs.
+``dW += dout_n @ col_n.T``, ``dcol_n = W.T @ dout_n`` folded onto ``dx[n]``. A sample's (K, P)
+col matrix stays in cache between the unfold and the GEMMs.
 
-Blocks of ``BLOCK`` samples are the tasks of :func:`fastconv.config.run_tasks`; the block
-boundaries do not depend on the thread count and the per-block dW/db partials are added in
-block order, so every thread count gives the same bits.
+The samples go in fixed blocks; each block's dW/db partial is added in block order, and the
+block boundaries do not depend on the thread count, so every thread count gives the same bits.
 
 Two ways to call the GEMMs, the same arithmetic:
 
 - ``numba_gemm=True`` (path ``"blas_numba"``, used when SciPy is installed: Numba reaches BLAS
-  through ``scipy.linalg.cython_blas``): one compiled, GIL-free call per block runs a sample
-  at a time, so only one sample's col (120 KB at conv1) is live and stays in L2, and no
-  Python runs between the GEMMs;
-- ``numba_gemm=False`` (path ``"blas"``): a block's cols are built together and handed to one
-  batched ``np.matmul``, which needs no SciPy but keeps the whole block's col (0.9 MB at
-  conv1) live between Python calls.
+  through ``scipy.linalg.cython_blas``): one Numba ``prange`` iteration per block of
+  ``NUMBA_BLOCK`` samples runs a sample at a time, so only one sample's col (120 KB at conv1)
+  is live and stays in L2, and no Python runs between the GEMMs;
+- ``numba_gemm=False`` (path ``"blas"``): a block of ``BLOCK`` samples' cols is built at once
+  and handed to one batched ``np.matmul``, which needs no SciPy but keeps the whole block's
+  col (0.9 MB at conv1) live between Python calls; blocks are the tasks of
+  :func:`fastconv.config.run_tasks`.
 """
 import threading
 
 import numpy as np
 
-from ..config import helper, run_tasks
+from numba import prange
+
+from ..config import blas_held, helper, kernel, run_tasks
 from . import _checks as chk
 from ._conv_common import _check, _check_bias, _fold_sample, _result_dtype, _unfold_sample
 
-# Samples per task: 8 was the fastest or within 10% of it on the book's layers among blocks of
-# 2, 4, 8 and 16 (bench/README); a block's col is 8*K*P*itemsize bytes (0.9 MB at conv1).
+# Samples per task of the NumPy path: 8 was the fastest or within 10% of it on the book's
+# layers among blocks of 2, 4, 8 and 16 (bench/README); a block's col is 8*K*P*itemsize bytes
+# (0.9 MB at conv1).
 BLOCK = 8
+# Samples per prange iteration of the Numba path (one col of one sample live at a time): 4 was
+# the fastest or tied among 1, 2, 4, 8 and 16 on conv1 and DeepConvNet's conv2 and conv6
+# (bench/README). The blocks, not the threads, split the dW sum, so results do not depend on
+# the thread count.
+NUMBA_BLOCK = 4
 
 
 @helper
@@ -59,6 +67,17 @@ def _forward_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, out):
         np.dot(Wb, col, out[n].reshape(FN, out_h * out_w))
 
 
+@kernel
+def _forward_blocks(x, B, FH, FW, stride, pad, out_h, out_w, Wb, out):
+    # one prange iteration per block of B samples, each with its own col (Numba's pool
+    # starts a parallel loop in microseconds; a Python task pool took ~0.2 ms a call)
+    N = x.shape[0]
+    for i in prange((N + B - 1) // B):
+        col = np.empty((Wb.shape[1], out_h * out_w), dtype=out.dtype)
+        _forward_block(x, i * B, min(N, i * B + B), FH, FW, stride, pad, out_h, out_w, Wb, col,
+                       out)
+
+
 @helper
 def _backward_block(x, dout, n0, n1, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g,
                     grad, dx):
@@ -82,6 +101,20 @@ def _backward_sample(x, n, d, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol,
     if dx.shape[0] > 0:
         np.dot(W2T, d, dcol)
         _fold_sample(dcol, FH, FW, stride, pad, out_w, dx[n])
+
+
+@kernel
+def _backward_blocks(x, dout, B, FH, FW, stride, pad, out_h, out_w, W2T, grad_part, dx):
+    # grad_part[i]: block i's [dW | db]; the blocks do not depend on the thread count
+    N = x.shape[0]
+    K, FN = W2T.shape
+    P = out_h * out_w
+    for i in prange(grad_part.shape[0]):
+        col = np.empty((K + 1, P), dtype=dout.dtype)
+        dcol = np.empty((K, P), dtype=dout.dtype)
+        g = np.empty((FN, K + 1), dtype=dout.dtype)
+        _backward_block(x, dout, i * B, min(N, i * B + B), FH, FW, stride, pad, out_h, out_w,
+                        W2T, col, dcol, g, grad_part[i], dx)
 
 
 _local = threading.local()
@@ -128,14 +161,14 @@ def conv_forward_blas(x, W, b, stride=1, pad=0, dtype=None, numba_gemm=False):
     Wb = _with_bias(W, b, dt)
     x = chk.contiguous(x)
     out = np.empty(oshape, dtype=dt)
+    if numba_gemm:
+        with blas_held():
+            _forward_blocks(x, NUMBA_BLOCK, FH, FW, stride, pad, out_h, out_w, Wb, out)
+        return out
     blocks = _blocks(N)
 
     def task(i):
         n0, n1 = blocks[i]
-        if numba_gemm:
-            col = _scratch((K + 1, P), dt)
-            _forward_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, out)
-            return
         col = _scratch((n1 - n0, K + 1, P), dt)
         _unfold_block(x, n0, FH, FW, stride, pad, out_h, out_w, col)
         np.matmul(Wb, col, out=out[n0:n1].reshape(n1 - n0, FN, P))
@@ -159,22 +192,21 @@ def conv_backward_blas(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True,
     dout = chk.contiguous(dout.astype(dt, copy=False))
     W2T = chk.contiguous(W.reshape(FN, K).T.astype(dt, copy=False))
     dx = np.empty(x.shape, dtype=dt) if need_dx else None
-    blocks = _blocks(N)
     # [dW | db] per block: col gets the forward's row of ones, so one GEMM gives both
     # (db = dout_n @ ones; a separate pass over dout cost as much as the fold)
+    if numba_gemm:
+        B = NUMBA_BLOCK
+        grad_part = np.empty(((N + B - 1) // B, FN, K + 1), dtype=dt)
+        no_dx = np.empty((0,) + x.shape[1:], dtype=dt)
+        with blas_held():
+            _backward_blocks(x, dout, B, FH, FW, stride, pad, out_h, out_w, W2T, grad_part,
+                             dx if need_dx else no_dx)
+        return _split_grad(grad_part, dx, W.shape)
+    blocks = _blocks(N)
     grad_part = np.empty((len(blocks), FN, K + 1), dtype=dt)
-    no_dx = np.empty((0,) + x.shape[1:], dtype=dt)
 
     def task(i):
         n0, n1 = blocks[i]
-        if numba_gemm:
-            buf = _scratch(((K + 1) * P + K * P + FN * (K + 1),), dt)
-            col = buf[:(K + 1) * P].reshape(K + 1, P)
-            dcol = buf[(K + 1) * P:(2 * K + 1) * P].reshape(K, P)
-            g = buf[(2 * K + 1) * P:].reshape(FN, K + 1)
-            _backward_block(x, dout, n0, n1, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol,
-                            g, grad_part[i], dx if need_dx else no_dx)
-            return
         col = _scratch((n1 - n0, K + 1, P), dt)
         _unfold_block(x, n0, FH, FW, stride, pad, out_h, out_w, col)
         d = dout[n0:n1].reshape(n1 - n0, FN, P)
@@ -187,8 +219,14 @@ def conv_backward_blas(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True,
             _fold_block(col, FH, FW, stride, pad, out_w, dx[n0:n1])
 
     run_tasks(task, len(blocks))
+    return _split_grad(grad_part, dx, W.shape)
+
+
+def _split_grad(grad_part, dx, W_shape):
+    """``(dx, dW, db)`` from the blocks' ``[dW | db]`` partials, added in block order."""
     grad = grad_part.sum(axis=0)
-    return dx, np.ascontiguousarray(grad[:, :K]).reshape(W.shape), grad[:, K].copy()
+    K = grad.shape[1] - 1
+    return dx, np.ascontiguousarray(grad[:, :K]).reshape(W_shape), grad[:, K].copy()
 
 
 def conv_forward_blas_numba(x, W, b, stride=1, pad=0, dtype=None):

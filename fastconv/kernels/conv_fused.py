@@ -10,11 +10,13 @@ written. The arithmetic is the three layers' own: the same per-sample GEMMs as
 kernels of ``pooling``.
 """
 import numpy as np
+from numba import prange
 
-from ..config import helper, run_tasks
+from ..config import blas_held, helper, kernel
 from . import _checks as chk
 from ._conv_common import _check, _check_bias, _result_dtype, _unfold_sample
-from .conv_blas import _backward_sample, _blocks, _scratch, _with_bias
+from . import conv_blas
+from .conv_blas import _backward_sample, _split_grad, _with_bias
 from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
 
 @helper
@@ -40,6 +42,15 @@ def _forward_relu_pool_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, c
             _maxpool_plane_2x2s2(y3[f], pout[n, f], pidx[n, f])
 
 
+@kernel
+def _forward_relu_pool_blocks(x, B, FH, FW, stride, pad, out_h, out_w, Wb, mask, pout, pidx):
+    # a prange iteration per block of B samples, as conv_blas._forward_blocks
+    N = x.shape[0]
+    for i in prange((N + B - 1) // B):
+        col = np.empty((Wb.shape[1], out_h * out_w), dtype=pout.dtype)
+        y = np.empty((Wb.shape[0], out_h * out_w), dtype=pout.dtype)
+        _forward_relu_pool_block(x, i * B, min(N, i * B + B), FH, FW, stride, pad, out_h, out_w,
+                                 Wb, col, y, mask, pout, pidx)
 
 
 def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
@@ -71,17 +82,9 @@ def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
     out = np.empty(pshape, dtype=dt)
     idx = np.empty(pshape, dtype=np.int8)
     mask = np.empty(oshape, dtype=np.bool_)
-    blocks = _blocks(N)
-
-    def task(i):
-        n0, n1 = blocks[i]
-        buf = _scratch(((K + 1) * P + FN * P,), dt)
-        col = buf[:(K + 1) * P].reshape(K + 1, P)
-        y = buf[(K + 1) * P:].reshape(FN, P)
-        _forward_relu_pool_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, y,
-                                 mask, out, idx)
-
-    run_tasks(task, len(blocks))
+    with blas_held():
+        _forward_relu_pool_blocks(x, conv_blas.NUMBA_BLOCK, FH, FW, stride, pad, out_h, out_w,
+                                  Wb, mask, out, idx)
     return out, idx, mask
 
 
@@ -105,6 +108,22 @@ def _backward_relu_pool_block(x, pdout, idx, mask, n0, n1, FH, FW, stride, pad, 
                     df[p] = 0
         _backward_sample(x, n, dy, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g, grad,
                          dx)
+
+
+@kernel
+def _backward_relu_pool_blocks(x, pdout, idx, mask, B, FH, FW, stride, pad, out_h, out_w, W2T,
+                               grad_part, dx):
+    # a prange iteration per block of B samples; grad_part[i] is block i's [dW | db]
+    N = x.shape[0]
+    K, FN = W2T.shape
+    P = out_h * out_w
+    for i in prange(grad_part.shape[0]):
+        col = np.empty((K + 1, P), dtype=pdout.dtype)
+        dcol = np.empty((K, P), dtype=pdout.dtype)
+        g = np.empty((FN, K + 1), dtype=pdout.dtype)
+        dy = np.empty((FN, P), dtype=pdout.dtype)
+        _backward_relu_pool_block(x, pdout, idx, mask, i * B, min(N, i * B + B), FH, FW, stride,
+                                  pad, out_h, out_w, W2T, col, dcol, g, dy, grad_part[i], dx)
 
 
 def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, need_dx=True):
@@ -133,20 +152,10 @@ def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, 
     idx, mask = chk.contiguous(idx), chk.contiguous(mask)
     W2T = chk.contiguous(W.reshape(FN, K).T.astype(dt, copy=False))
     dx = np.empty(x.shape, dtype=dt) if need_dx else np.empty((0,) + x.shape[1:], dtype=dt)
-    blocks = _blocks(N)
-    grad_part = np.empty((len(blocks), FN, K + 1), dtype=dt)
-
-    def task(i):
-        n0, n1 = blocks[i]
-        buf = _scratch(((K + 1) * P + K * P + FN * (K + 1) + FN * P,), dt)
-        col = buf[:(K + 1) * P].reshape(K + 1, P)
-        dcol = buf[(K + 1) * P:(2 * K + 1) * P].reshape(K, P)
-        g = buf[(2 * K + 1) * P:(2 * K + 1) * P + FN * (K + 1)].reshape(FN, K + 1)
-        dy = buf[(2 * K + 1) * P + FN * (K + 1):].reshape(FN, P)
-        _backward_relu_pool_block(x, dout, idx, mask, n0, n1, FH, FW, stride, pad, out_h, out_w,
-                                  W2T, col, dcol, g, dy, grad_part[i], dx)
-
-    run_tasks(task, len(blocks))
-    grad = grad_part.sum(axis=0)
-    return (dx if need_dx else None, np.ascontiguousarray(grad[:, :K]).reshape(W.shape),
-            grad[:, K].copy())
+    B = conv_blas.NUMBA_BLOCK
+    grad_part = np.empty(((N + B - 1) // B, FN, K + 1), dtype=dt)
+    with blas_held():
+        _backward_relu_pool_blocks(x, dout, idx, mask, B, FH, FW, stride, pad, out_h, out_w,
+                                   W2T, grad_part, dx)
+    dx, dW, db = _split_grad(grad_part, dx, W.shape)
+    return (dx if need_dx else None), dW, db
