@@ -107,6 +107,27 @@ def test_simple_loss_and_gradient_match_numpy_reference():
     assert grads['W1'] is net.layers['Conv1'].dW and grads['b3'] is net.layers['Affine2'].db
 
 
+@pytest.mark.parametrize("net_class", [SimpleConvNet, DeepConvNet])
+def test_gradient_does_not_recompute_the_fused_pools_input(net_class):
+    """After a fused forward, a Pooling's ``x`` is recomputed only when read; the backward
+    walk must not read it (it did, checking Pooling -> Affine -> Relu for a fusable run,
+    which cost a convolution a step)."""
+    from fastconv.kernels import conv
+    np.random.seed(1)
+    net = net_class()
+    x = np.random.rand(3, 1, 28, 28)
+    if conv.conv_path(x.shape, net.params['W1'].shape) != "blas_numba":
+        pytest.skip("no fused pass without SciPy's BLAS from Numba")
+    net.gradient(x, np.array([1, 2, 3]))
+    layers = net.layers.values() if isinstance(net.layers, dict) else net.layers
+    pools = [layer for layer in layers if isinstance(layer, Pooling)]
+    assert pools
+    for pool in pools:
+        if pool._x_recipe is not None:  # fused: still pending after the backward
+            assert pool._x is None
+    assert any(pool._x_recipe is not None for pool in pools)
+
+
 def test_simple_gradient_vs_numerical_gradient():
     net = tiny_simple()
     x = np.random.rand(3, 1, 10, 10)
