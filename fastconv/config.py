@@ -55,7 +55,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
-__all__ = ["kernel", "helper", "inline", "run_tasks", "blas_held", "set_num_threads",
+__all__ = ["kernel", "helper", "inline", "run_tasks", "run_workers", "set_num_threads",
            "get_num_threads", "set_parallel", "parallel_enabled", "set_keep_dtype", "keep_dtype",
            "CACHE", "FASTMATH", "THREADING_LAYER", "threading_layer"]
 
@@ -200,6 +200,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def run_workers():
+    """How many threads :func:`run_tasks` runs tasks on (at most; never more than tasks)."""
+    return get_num_threads() if _state["parallel"] else 1
+
+
 def run_tasks(task, n_tasks):
     """Run ``task(i)`` for i in range(n_tasks) on the calling thread and up to
     :func:`get_num_threads` - 1 worker threads (all inline when parallel is off or one thread
@@ -210,7 +215,7 @@ def run_tasks(task, n_tasks):
     tasks must write disjoint outputs, so the result does not depend on which thread ran
     which task.
     """
-    workers = min(get_num_threads() if _state["parallel"] else 1, n_tasks)
+    workers = min(run_workers(), n_tasks)
     if workers <= 1:
         # BLAS on one thread here too: the tasks' GEMMs are per-sample sized, and OpenBLAS
         # splitting each across its threads cost 7-11% on DeepConvNet's convolutions
@@ -240,12 +245,6 @@ def run_tasks(task, n_tasks):
                 h.exception()
     for h in helpers:
         h.result()  # re-raise a helper's exception
-
-
-def blas_held():
-    """Context: every BLAS library fastconv calls held to one thread, for kernels whose
-    parallel loops call BLAS themselves (the per-sample GEMMs, from Numba)."""
-    return _single_threaded_blas()
 
 
 def _single_threaded_blas():

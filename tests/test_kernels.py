@@ -249,6 +249,19 @@ def test_gemm_conv_blocks_give_the_same_numbers(monkeypatch):
         assert_close(a, c)
 
 
+def test_worker_runs_cover_every_block_once(monkeypatch):
+    """Each thread's run of blocks: contiguous, in order, none empty, together all blocks."""
+    for workers in (1, 2, 3, 8):
+        monkeypatch.setattr(conv_blas, "run_workers", lambda w=workers: w)
+        for n_blocks in range(1, 30):
+            runs = conv_blas.worker_runs(n_blocks)
+            assert len(runs) == min(workers, n_blocks)
+            assert [b for b0, b1 in runs for b in range(b0, b1)] == list(range(n_blocks))
+            assert all(b1 > b0 for b0, b1 in runs)
+            sizes = [b1 - b0 for b0, b1 in runs]
+            assert max(sizes) - min(sizes) <= 1
+
+
 def test_blas_conv_many_blocks_match_book(monkeypatch):
     """Batches of several blocks (the tasks of the worker threads), a last partial block, and
     blocks of one sample give the book's numbers."""

@@ -91,7 +91,7 @@ def test_registry_is_complete():
 @pytest.mark.parametrize("parallel", [False, True])
 def test_numba_variants_run_different_code(monkeypatch, parallel):
     """numba_serial runs only ``.serial`` kernel variants, numba_parallel only ``.parallel``
-    (and the NumPy-matmul convolution runs its blocks inline or on worker threads)."""
+    (and the per-sample BLAS convolution runs its tasks inline or on worker threads)."""
     from fastconv import config
     from fastconv.kernels import activation, conv, conv_blas, conv_fused, im2col, pooling
 

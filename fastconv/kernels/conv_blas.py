@@ -1,4 +1,4 @@
-"""Convolution as one small BLAS GEMM per sample, blocks of samples on parallel threads.
+"""Convolution as one small BLAS GEMM per sample, blocks of samples on worker threads.
 
 Forward: ``out[n] = [W | b] @ [col_n ; 1]``, written straight into the NCHW output (the bias is
 a column of W against a row of ones, so no extra pass). Backward per sample:
@@ -11,21 +11,20 @@ block boundaries do not depend on the thread count, so every thread count gives 
 Two ways to call the GEMMs, the same arithmetic:
 
 - ``numba_gemm=True`` (path ``"blas_numba"``, used when SciPy is installed: Numba reaches BLAS
-  through ``scipy.linalg.cython_blas``): one Numba ``prange`` iteration per block of
-  ``NUMBA_BLOCK`` samples runs a sample at a time, so only one sample's col (120 KB at conv1)
-  is live and stays in L2, and no Python runs between the GEMMs;
+  through ``scipy.linalg.cython_blas``): each thread makes one GIL-free compiled call that
+  walks its run of blocks of ``NUMBA_BLOCK`` samples a sample at a time, so only one
+  sample's col (120 KB at conv1) is live and stays in L2, and no Python runs between the
+  GEMMs;
 - ``numba_gemm=False`` (path ``"blas"``): a block of ``BLOCK`` samples' cols is built at once
   and handed to one batched ``np.matmul``, which needs no SciPy but keeps the whole block's
-  col (0.9 MB at conv1) live between Python calls; blocks are the tasks of
+  col (0.9 MB at conv1) live between Python calls; each block is a task of
   :func:`fastconv.config.run_tasks`.
 """
 import threading
 
 import numpy as np
 
-from numba import prange
-
-from ..config import blas_held, helper, kernel, run_tasks
+from ..config import helper, run_tasks, run_workers
 from . import _checks as chk
 from ._conv_common import _check, _check_bias, _fold_sample, _result_dtype, _unfold_sample
 
@@ -33,10 +32,9 @@ from ._conv_common import _check, _check_bias, _fold_sample, _result_dtype, _unf
 # layers among blocks of 2, 4, 8 and 16 (bench/README); a block's col is 8*K*P*itemsize bytes
 # (0.9 MB at conv1).
 BLOCK = 8
-# Samples per prange iteration of the Numba path (one col of one sample live at a time): 4 was
-# the fastest or tied among 1, 2, 4, 8 and 16 on conv1 and DeepConvNet's conv2 and conv6
-# (bench/README). The blocks, not the threads, split the dW sum, so results do not depend on
-# the thread count.
+# Samples per block of the Numba path: 4 was the fastest or tied among 1, 2, 4, 8 and 16 on
+# conv1 and DeepConvNet's conv2 and conv6 (bench/README). The blocks, not the threads, split
+# the dW sum, so results do not depend on the thread count.
 NUMBA_BLOCK = 4
 
 
@@ -67,54 +65,33 @@ def _forward_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, out):
         np.dot(Wb, col, out[n].reshape(FN, out_h * out_w))
 
 
-@kernel
-def _forward_blocks(x, B, FH, FW, stride, pad, out_h, out_w, Wb, out):
-    # one prange iteration per block of B samples, each with its own col (Numba's pool
-    # starts a parallel loop in microseconds; a Python task pool took ~0.2 ms a call)
-    N = x.shape[0]
-    for i in prange((N + B - 1) // B):
-        col = np.empty((Wb.shape[1], out_h * out_w), dtype=out.dtype)
-        _forward_block(x, i * B, min(N, i * B + B), FH, FW, stride, pad, out_h, out_w, Wb, col,
-                       out)
-
-
 @helper
-def _backward_block(x, dout, n0, n1, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g,
-                    grad, dx):
-    # grad[:, :K] = sum_n dout_n @ col_n.T and grad[:, K] = db (against col's row of ones),
-    # added in sample order; dcol_n = W2T @ dout_n folded onto dx[n] (dx empty: not needed)
+def _backward_blocks(x, dout, b0, b1, B, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g,
+                     grad_part, dx):
+    # blocks b0..b1 of B samples: grad_part[i][:, :K] = sum over block i's samples of
+    # dout_n @ col_n.T and grad_part[i][:, K] = db (against col's row of ones), in sample
+    # order; dcol_n = W2T @ dout_n folded onto dx[n] (dx empty: not needed)
+    N = x.shape[0]
     K = col.shape[0] - 1
     FN = W2T.shape[1]
     col[K, :] = 1
-    grad[:, :] = 0
-    for n in range(n0, n1):
-        _backward_sample(x, n, dout[n].reshape(FN, out_h * out_w), FH, FW, stride, pad, out_h,
-                         out_w, W2T, col, dcol, g, grad, dx)
+    for i in range(b0, b1):
+        grad = grad_part[i]
+        grad[:, :] = 0
+        for n in range(i * B, min(N, i * B + B)):
+            _backward_sample(x, n, dout[n].reshape(FN, out_h * out_w), FH, FW, stride, pad,
+                             out_h, out_w, W2T, col, dcol, g, grad, dx)
 
 
 @helper
 def _backward_sample(x, n, d, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g, grad, dx):
-    # one sample of _backward_block, d its (FN, P) output gradient
+    # one sample of _backward_blocks, d its (FN, P) output gradient
     _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
     np.dot(d, col.T, g)
     grad += g
     if dx.shape[0] > 0:
         np.dot(W2T, d, dcol)
         _fold_sample(dcol, FH, FW, stride, pad, out_w, dx[n])
-
-
-@kernel
-def _backward_blocks(x, dout, B, FH, FW, stride, pad, out_h, out_w, W2T, grad_part, dx):
-    # grad_part[i]: block i's [dW | db]; the blocks do not depend on the thread count
-    N = x.shape[0]
-    K, FN = W2T.shape
-    P = out_h * out_w
-    for i in prange(grad_part.shape[0]):
-        col = np.empty((K + 1, P), dtype=dout.dtype)
-        dcol = np.empty((K, P), dtype=dout.dtype)
-        g = np.empty((FN, K + 1), dtype=dout.dtype)
-        _backward_block(x, dout, i * B, min(N, i * B + B), FH, FW, stride, pad, out_h, out_w,
-                        W2T, col, dcol, g, grad_part[i], dx)
 
 
 _local = threading.local()
@@ -129,6 +106,15 @@ def _scratch(shape, dtype):
     if buf is None or buf.size < need:
         buf = _local.buf = np.empty(max(need, 1), dtype=np.uint8)
     return buf[:need].view(dtype).reshape(shape)
+
+
+def _backward_scratch(K, P, FN, dt, extra=0):
+    """This thread's col (K + 1, P), dcol (K, P), g (FN, K + 1) and ``extra`` more items,
+    from one reusable buffer."""
+    buf = _scratch(((K + 1) * P + K * P + FN * (K + 1) + extra,), dt)
+    a, b, c = (K + 1) * P, (2 * K + 1) * P, (2 * K + 1) * P + FN * (K + 1)
+    return (buf[:a].reshape(K + 1, P), buf[a:b].reshape(K, P), buf[b:c].reshape(FN, K + 1),
+            buf[c:])
 
 
 def _with_bias(W, b, dt):
@@ -146,6 +132,15 @@ def _blocks(N):
     return [(n0, min(N, n0 + BLOCK)) for n0 in range(0, N, BLOCK)]
 
 
+def worker_runs(n_blocks):
+    """Contiguous runs ``(b0, b1)`` of block indices, one per thread :func:`run_tasks` uses:
+    one compiled call per thread walks its run, so a call wakes each worker once (tasks of
+    one block each cost 0.2-0.35 ms more at conv1's forward). The blocks, not the runs, split
+    the dW sum, so the thread count does not change the bits."""
+    w = max(1, min(run_workers(), n_blocks))
+    return [(i * n_blocks // w, (i + 1) * n_blocks // w) for i in range(w)]
+
+
 def conv_forward_blas(x, W, b, stride=1, pad=0, dtype=None, numba_gemm=False):
     """Convolution as per-sample GEMMs ``[W | b] @ [col_n ; 1]``.
 
@@ -161,19 +156,23 @@ def conv_forward_blas(x, W, b, stride=1, pad=0, dtype=None, numba_gemm=False):
     Wb = _with_bias(W, b, dt)
     x = chk.contiguous(x)
     out = np.empty(oshape, dtype=dt)
-    if numba_gemm:
-        with blas_held():
-            _forward_blocks(x, NUMBA_BLOCK, FH, FW, stride, pad, out_h, out_w, Wb, out)
-        return out
+    B = NUMBA_BLOCK
+    runs = worker_runs(-(-N // B))
     blocks = _blocks(N)
 
     def task(i):
+        if numba_gemm:
+            col = _scratch((K + 1, P), dt)
+            b0, b1 = runs[i]
+            _forward_block(x, b0 * B, min(N, b1 * B), FH, FW, stride, pad, out_h, out_w, Wb,
+                           col, out)
+            return
         n0, n1 = blocks[i]
         col = _scratch((n1 - n0, K + 1, P), dt)
         _unfold_block(x, n0, FH, FW, stride, pad, out_h, out_w, col)
         np.matmul(Wb, col, out=out[n0:n1].reshape(n1 - n0, FN, P))
 
-    run_tasks(task, len(blocks))
+    run_tasks(task, len(runs) if numba_gemm else len(blocks))
     return out
 
 
@@ -196,11 +195,16 @@ def conv_backward_blas(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True,
     # (db = dout_n @ ones; a separate pass over dout cost as much as the fold)
     if numba_gemm:
         B = NUMBA_BLOCK
-        grad_part = np.empty(((N + B - 1) // B, FN, K + 1), dtype=dt)
+        grad_part = np.empty((-(-N // B), FN, K + 1), dtype=dt)
+        runs = worker_runs(len(grad_part))
         no_dx = np.empty((0,) + x.shape[1:], dtype=dt)
-        with blas_held():
-            _backward_blocks(x, dout, B, FH, FW, stride, pad, out_h, out_w, W2T, grad_part,
-                             dx if need_dx else no_dx)
+
+        def run(i):
+            col, dcol, g, _ = _backward_scratch(K, P, FN, dt)
+            _backward_blocks(x, dout, *runs[i], B, FH, FW, stride, pad, out_h, out_w, W2T,
+                             col, dcol, g, grad_part, dx if need_dx else no_dx)
+
+        run_tasks(run, len(runs))
         return _split_grad(grad_part, dx, W.shape)
     blocks = _blocks(N)
     grad_part = np.empty((len(blocks), FN, K + 1), dtype=dt)

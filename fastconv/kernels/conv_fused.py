@@ -10,14 +10,15 @@ written. The arithmetic is the three layers' own: the same per-sample GEMMs as
 kernels of ``pooling``.
 """
 import numpy as np
-from numba import prange
 
-from ..config import blas_held, helper, kernel
+from ..config import helper, run_tasks
 from . import _checks as chk
-from ._conv_common import _check, _check_bias, _result_dtype, _unfold_sample
 from . import conv_blas
-from .conv_blas import _backward_sample, _split_grad, _with_bias
+from ._conv_common import _check, _check_bias, _result_dtype, _unfold_sample
+from .conv_blas import (_backward_sample, _backward_scratch, _scratch, _split_grad, _with_bias,
+                        worker_runs)
 from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
+
 
 @helper
 def _forward_relu_pool_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, y, mask,
@@ -40,17 +41,6 @@ def _forward_relu_pool_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, c
                 if m:
                     yf[p] = 0
             _maxpool_plane_2x2s2(y3[f], pout[n, f], pidx[n, f])
-
-
-@kernel
-def _forward_relu_pool_blocks(x, B, FH, FW, stride, pad, out_h, out_w, Wb, mask, pout, pidx):
-    # a prange iteration per block of B samples, as conv_blas._forward_blocks
-    N = x.shape[0]
-    for i in prange((N + B - 1) // B):
-        col = np.empty((Wb.shape[1], out_h * out_w), dtype=pout.dtype)
-        y = np.empty((Wb.shape[0], out_h * out_w), dtype=pout.dtype)
-        _forward_relu_pool_block(x, i * B, min(N, i * B + B), FH, FW, stride, pad, out_h, out_w,
-                                 Wb, col, y, mask, pout, pidx)
 
 
 def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
@@ -82,48 +72,45 @@ def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
     out = np.empty(pshape, dtype=dt)
     idx = np.empty(pshape, dtype=np.int8)
     mask = np.empty(oshape, dtype=np.bool_)
-    with blas_held():
-        _forward_relu_pool_blocks(x, conv_blas.NUMBA_BLOCK, FH, FW, stride, pad, out_h, out_w,
-                                  Wb, mask, out, idx)
+    B = conv_blas.NUMBA_BLOCK
+    runs = worker_runs(-(-N // B))
+
+    def run(i):
+        buf = _scratch(((K + 1) * P + FN * P,), dt)
+        col = buf[:(K + 1) * P].reshape(K + 1, P)
+        y = buf[(K + 1) * P:].reshape(FN, P)
+        b0, b1 = runs[i]
+        _forward_relu_pool_block(x, b0 * B, min(N, b1 * B), FH, FW, stride, pad, out_h, out_w,
+                                 Wb, col, y, mask, out, idx)
+
+    run_tasks(run, len(runs))
     return out, idx, mask
 
 
 @helper
-def _backward_relu_pool_block(x, pdout, idx, mask, n0, n1, FH, FW, stride, pad, out_h, out_w,
-                              W2T, col, dcol, g, dy, grad, dx):
-    # per sample: the pooling's backward into dy (FN, P), the ReLU's (dy[mask] = 0), then
-    # the convolution's GEMMs, as conv_blas._backward_block
+def _backward_relu_pool_blocks(x, pdout, idx, mask, b0, b1, B, FH, FW, stride, pad, out_h,
+                               out_w, W2T, col, dcol, g, dy, grad_part, dx):
+    # blocks b0..b1 of B samples, per sample: the pooling's backward into dy (FN, P), the
+    # ReLU's (dy[mask] = 0), then the convolution's GEMMs as conv_blas._backward_blocks, with
+    # block i's [dW | db] in grad_part[i]
+    N = x.shape[0]
     K = col.shape[0] - 1
     FN = W2T.shape[1]
     col[K, :] = 1
-    grad[:, :] = 0
     dy3 = dy.reshape(FN, out_h, out_w)
-    for n in range(n0, n1):
-        for f in range(FN):
-            _maxpool_plane_backward_2x2s2(pdout[n, f], idx[n, f], dy3[f])
-            df = dy[f]
-            mf = mask[n, f].reshape(out_h * out_w)
-            for p in range(df.shape[0]):
-                if mf[p]:
-                    df[p] = 0
-        _backward_sample(x, n, dy, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g, grad,
-                         dx)
-
-
-@kernel
-def _backward_relu_pool_blocks(x, pdout, idx, mask, B, FH, FW, stride, pad, out_h, out_w, W2T,
-                               grad_part, dx):
-    # a prange iteration per block of B samples; grad_part[i] is block i's [dW | db]
-    N = x.shape[0]
-    K, FN = W2T.shape
-    P = out_h * out_w
-    for i in prange(grad_part.shape[0]):
-        col = np.empty((K + 1, P), dtype=pdout.dtype)
-        dcol = np.empty((K, P), dtype=pdout.dtype)
-        g = np.empty((FN, K + 1), dtype=pdout.dtype)
-        dy = np.empty((FN, P), dtype=pdout.dtype)
-        _backward_relu_pool_block(x, pdout, idx, mask, i * B, min(N, i * B + B), FH, FW, stride,
-                                  pad, out_h, out_w, W2T, col, dcol, g, dy, grad_part[i], dx)
+    for i in range(b0, b1):
+        grad = grad_part[i]
+        grad[:, :] = 0
+        for n in range(i * B, min(N, i * B + B)):
+            for f in range(FN):
+                _maxpool_plane_backward_2x2s2(pdout[n, f], idx[n, f], dy3[f])
+                df = dy[f]
+                mf = mask[n, f].reshape(out_h * out_w)
+                for p in range(df.shape[0]):
+                    if mf[p]:
+                        df[p] = 0
+            _backward_sample(x, n, dy, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g,
+                             grad, dx)
 
 
 def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, need_dx=True):
@@ -153,9 +140,14 @@ def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, 
     W2T = chk.contiguous(W.reshape(FN, K).T.astype(dt, copy=False))
     dx = np.empty(x.shape, dtype=dt) if need_dx else np.empty((0,) + x.shape[1:], dtype=dt)
     B = conv_blas.NUMBA_BLOCK
-    grad_part = np.empty(((N + B - 1) // B, FN, K + 1), dtype=dt)
-    with blas_held():
-        _backward_relu_pool_blocks(x, dout, idx, mask, B, FH, FW, stride, pad, out_h, out_w,
-                                   W2T, grad_part, dx)
+    grad_part = np.empty((-(-N // B), FN, K + 1), dtype=dt)
+    runs = worker_runs(len(grad_part))
+
+    def run(i):
+        col, dcol, g, rest = _backward_scratch(K, P, FN, dt, extra=FN * P)
+        _backward_relu_pool_blocks(x, dout, idx, mask, *runs[i], B, FH, FW, stride, pad, out_h,
+                                   out_w, W2T, col, dcol, g, rest.reshape(FN, P), grad_part, dx)
+
+    run_tasks(run, len(runs))
     dx, dW, db = _split_grad(grad_part, dx, W.shape)
     return (dx if need_dx else None), dW, db
