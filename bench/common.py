@@ -11,6 +11,8 @@ import registry
 from fastconv import config
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
 def interleaved_timings(funcs, rounds, warmup=1):
     """Seconds of ``rounds`` calls of each function, the rounds interleaved (one call of each
     in turn) so that the machine's slow phases hit every contender alike."""

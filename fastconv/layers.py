@@ -318,13 +318,18 @@ class AvgPooling(_PoolingBase):
                                         self.stride, self.pad, dtype=self._dtype(dout))
 
 
-def _fusable(conv_layer, relu, pool, x):
+def _fusable(conv_layer, relu, pool, x=None):
+    """Whether the three layers can run as one fused pass on the convolution's input ``x``
+    (default: ``conv_layer.x``, for backward; read only once the types match, since reading
+    ``.x`` of a Pooling after a fused forward recomputes it)."""
     # exact types: a subclass may override forward; the fused kernel calls its GEMMs from
     # Numba, so it follows the convolution path
-    return (type(conv_layer) is Convolution and type(relu) is Relu and type(pool) is Pooling
-            and (pool.pool_h, pool.pool_w, pool.stride, pool.pad) == (2, 2, 2, 0)
-            and conv.conv_path(np.shape(x), np.shape(conv_layer.W),
-                               conv_layer.stride) == "blas_numba")
+    if not (type(conv_layer) is Convolution and type(relu) is Relu and type(pool) is Pooling
+            and (pool.pool_h, pool.pool_w, pool.stride, pool.pad) == (2, 2, 2, 0)):
+        return False
+    if x is None:
+        x = conv_layer.x
+    return conv.conv_path(np.shape(x), np.shape(conv_layer.W), conv_layer.stride) == "blas_numba"
 
 
 def conv_relu_pool(conv_layer, relu, pool, x):
@@ -367,11 +372,8 @@ def conv_relu_pool_backward(conv_layer, relu, pool, dout, need_dx=True):
 
 def _fusable_backward(conv_layer, relu, pool):
     # also what the fused backward reads: the forward's int8 argmax planes and mask (a
-    # book-layout arg_max set by hand goes the layer-by-layer way). The type first: reading
-    # .x of a Pooling after a fused forward would recompute it (2.3 ms a SimpleConvNet step)
-    if type(conv_layer) is not Convolution:
-        return False
-    if not _fusable(conv_layer, relu, pool, conv_layer.x):
+    # book-layout arg_max set by hand goes the layer-by-layer way)
+    if not _fusable(conv_layer, relu, pool):
         return False
     idx = pool._idx
     return (isinstance(idx, np.ndarray) and idx.dtype == np.int8 and idx.ndim == 4

@@ -156,23 +156,26 @@ def conv_forward_blas(x, W, b, stride=1, pad=0, dtype=None, numba_gemm=False):
     Wb = _with_bias(W, b, dt)
     x = chk.contiguous(x)
     out = np.empty(oshape, dtype=dt)
-    B = NUMBA_BLOCK
-    runs = worker_runs(-(-N // B))
+    if numba_gemm:
+        B = NUMBA_BLOCK
+        runs = worker_runs(-(-N // B))
+
+        def run(i):
+            b0, b1 = runs[i]
+            _forward_block(x, b0 * B, min(N, b1 * B), FH, FW, stride, pad, out_h, out_w, Wb,
+                           _scratch((K + 1, P), dt), out)
+
+        run_tasks(run, len(runs))
+        return out
     blocks = _blocks(N)
 
     def task(i):
-        if numba_gemm:
-            col = _scratch((K + 1, P), dt)
-            b0, b1 = runs[i]
-            _forward_block(x, b0 * B, min(N, b1 * B), FH, FW, stride, pad, out_h, out_w, Wb,
-                           col, out)
-            return
         n0, n1 = blocks[i]
         col = _scratch((n1 - n0, K + 1, P), dt)
         _unfold_block(x, n0, FH, FW, stride, pad, out_h, out_w, col)
         np.matmul(Wb, col, out=out[n0:n1].reshape(n1 - n0, FN, P))
 
-    run_tasks(task, len(runs) if numba_gemm else len(blocks))
+    run_tasks(task, len(blocks))
     return out
 
 
