@@ -84,3 +84,13 @@ def test_twins_agree(net):
         for key in g_fast:
             np.testing.assert_allclose(g_book[key], g_fast[key], rtol=1e-9, atol=1e-15,
                                        err_msg=key)
+
+
+@pytest.mark.parametrize("kind", ["numpy_first", "spinning"])
+def test_import_order_children_run(kind):
+    """``python -m bench.import_order`` cannot rot: its child processes time a step of each
+    network (one round here)."""
+    from bench import import_order
+
+    got = import_order.run_child(kind, 1)
+    assert set(got) == set(NETS) and all(0 < s < 60 for s in got.values()), got

@@ -27,10 +27,10 @@ Thread hand-over with BLAS. A convolution alternates OpenBLAS GEMMs and Numba ke
 same cores. Measured on 2 cores (bench/README): idle OpenBLAS threads spin for a long time and
 delayed the next Numba launch from 4 us to 3.8 ms; OpenMP's workers spin too; ``workqueue``
 never spins but costs ~110 us a launch. fastconv therefore sets, unless already set,
-``GOMP_SPINCOUNT=10000`` here and ``OPENBLAS_THREAD_TIMEOUT=4`` in ``fastconv/__init__``
-(OpenBLAS reads it when NumPy is imported, so it takes effect when fastconv is imported first,
-as ``fastconv train`` does; export it yourself otherwise). With both, a launch after a GEMM
-takes ~6-45 us.
+``GOMP_SPINCOUNT=10000`` here and ``OPENBLAS_THREAD_TIMEOUT=4`` in ``fastconv/__init__``.
+OpenBLAS reads the latter when NumPy loads it; when NumPy was imported before fastconv (and
+the variable was not set), :func:`reread_openblas_env` makes the loaded OpenBLAS read it
+again. With both, a launch after a GEMM takes ~6-45 us.
 ``FASTCONV_MALLOC``
     ``1`` (default, Linux with glibc): at import, fastconv asks malloc to serve arrays up to
     32 MB from its heap and to keep up to 256 MB of freed heap instead of returning it to the
@@ -57,7 +57,7 @@ import numba
 
 __all__ = ["kernel", "helper", "inline", "run_tasks", "run_workers", "set_num_threads",
            "get_num_threads", "set_parallel", "parallel_enabled", "set_keep_dtype", "keep_dtype",
-           "CACHE", "FASTMATH", "THREADING_LAYER", "threading_layer"]
+           "CACHE", "FASTMATH", "THREADING_LAYER", "threading_layer", "reread_openblas_env"]
 
 
 def _env_flag(name, default):
@@ -99,6 +99,29 @@ def threading_layer():
         return numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
         return THREADING_LAYER
+
+
+def reread_openblas_env():
+    """Make every loaded OpenBLAS read its environment variables again and restart its threads,
+    which then take ``OPENBLAS_THREAD_TIMEOUT``. Called by ``import fastconv`` when NumPy was
+    imported first: OpenBLAS reads the variable only when it loads, and its idle threads kept
+    spinning after each GEMM, starving the Numba kernels (a DeepConvNet float32 step took
+    1.8x as long, bench/README). Returns how many libraries were changed; other BLAS (MKL,
+    Accelerate) and OpenBLAS builds without these exported functions are left alone."""
+    try:
+        from threadpoolctl import ThreadpoolController
+        libs = [c.dynlib for c in ThreadpoolController().lib_controllers
+                if c.internal_api == "openblas"]
+    except Exception:  # optional: without threadpoolctl nothing is changed
+        return 0
+    changed = 0
+    for lib in libs:
+        if hasattr(lib, "openblas_read_env") and hasattr(lib, "blas_thread_shutdown_"):
+            lib.openblas_read_env()
+            # the threads restart at the next multithreaded call, with the new timeout
+            lib.blas_thread_shutdown_()
+            changed += 1
+    return changed
 
 
 def set_parallel(flag):

@@ -115,3 +115,36 @@ def test_every_blas_library_runs_one_thread_inside_worker_tasks():
     if config.NUMBA_BLAS:  # SciPy's BLAS, which Numba calls, is among those held
         import scipy.linalg.cython_blas  # noqa: F401
         assert set(blas_threads()) <= held
+
+
+
+_TIMEOUT_PROBE = """
+import json
+import numpy as np
+a = np.ones((300, 300)); a @ a  # NumPy's OpenBLAS loaded and its threads started
+from threadpoolctl import ThreadpoolController
+libs = [c.dynlib for c in ThreadpoolController().lib_controllers
+        if c.internal_api == "openblas" and hasattr(c.dynlib, "openblas_thread_timeout")]
+before = [lib.openblas_thread_timeout() for lib in libs]
+import fastconv
+after = [lib.openblas_thread_timeout() for lib in libs]
+print(json.dumps([before, after, float((a @ a)[0, 0])]))  # the threads restart here
+"""
+
+
+def test_openblas_thread_timeout_is_set_when_numpy_was_imported_first():
+    """The book's scripts import NumPy before fastconv: OpenBLAS has then read its
+    environment already, and ``import fastconv`` makes it read the timeout again. A value the
+    user set is left as it is."""
+    import pytest
+
+    pytest.importorskip("threadpoolctl")
+    before, after, value = json.loads(_printed_with(_TIMEOUT_PROBE, "OPENBLAS_THREAD_TIMEOUT",
+                                                    None))
+    if not before:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS exporting openblas_thread_timeout")
+    assert set(before) == {0} and set(after) == {4}, (before, after)
+    assert value == 300.0  # GEMMs still right after the restart
+    before, after, value = json.loads(_printed_with(_TIMEOUT_PROBE, "OPENBLAS_THREAD_TIMEOUT",
+                                                    "10"))
+    assert set(before) == set(after) == {10}, (before, after)
