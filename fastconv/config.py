@@ -37,10 +37,11 @@ again. With both, a launch after a GEMM takes ~6-45 us.
     system. Otherwise each training step's 10-14 MB activations came from fresh pages, with
     up to ~600 page faults a SimpleConvNet step (2-4 ms of 22-26). ``0`` leaves malloc alone.
 ``FASTCONV_NUMBA_BLAS``
-    ``1`` (default): when SciPy is installed, the convolution calls its GEMMs from inside Numba
-    (``np.dot`` in nopython mode goes through ``scipy.linalg.cython_blas``), a sample at a
-    time with no Python in between (``kernels.conv_blas``). ``0``, or no SciPy: the same
-    GEMMs through NumPy's ``matmul``, a block of samples per call.
+    ``1`` (default): when SciPy is installed, the convolution calls its GEMMs from inside Numba,
+    a sample at a time with no Python in between (``kernels.conv_blas``): NumPy's OpenBLAS
+    through its CBLAS (``kernels._blas``), or, where NumPy's BLAS has none, Numba's ``np.dot``
+    (which goes through ``scipy.linalg.cython_blas``). ``0``, or no SciPy: the same GEMMs
+    through NumPy's ``matmul``, a block of samples per call.
 ``FASTCONV_KEEP_DTYPE``
     ``0`` (default): the book's rule, im2col-based layers compute and return float64.
     ``1``: layers keep float32 end to end (the "float32 mode").

@@ -10,8 +10,9 @@ block boundaries do not depend on the thread count, so every thread count gives 
 
 Two ways to call the GEMMs, the same arithmetic:
 
-- ``numba_gemm=True`` (path ``"blas_numba"``, used when SciPy is installed: Numba reaches BLAS
-  through ``scipy.linalg.cython_blas``): each thread makes one GIL-free compiled call that
+- ``numba_gemm=True`` (path ``"blas_numba"``, used when SciPy is installed; the GEMMs are
+  NumPy's OpenBLAS CBLAS called from Numba, ``kernels._blas``): each thread makes one GIL-free
+  compiled call that
   walks its run of blocks of ``NUMBA_BLOCK`` samples a sample at a time, so only one
   sample's col (120 KB at conv1) is live and stays in L2, and no Python runs between the
   GEMMs;
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..config import helper, run_tasks, run_workers
 from . import _checks as chk
+from ._blas import gemm
 from ._conv_common import _check, _check_bias, _fold_sample, _result_dtype, _unfold_sample
 
 # Samples per task of the NumPy path: 8 was the fastest or within 10% of it on the book's
@@ -62,11 +64,11 @@ def _forward_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, out):
     col[K, :] = 1
     for n in range(n0, n1):
         _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
-        np.dot(Wb, col, out[n].reshape(FN, out_h * out_w))
+        gemm(Wb, col, out[n].reshape(FN, out_h * out_w), False, 0)
 
 
 @helper
-def _backward_blocks(x, dout, b0, b1, B, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g,
+def _backward_blocks(x, dout, b0, b1, B, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol,
                      grad_part, dx):
     # blocks b0..b1 of B samples: grad_part[i][:, :K] = sum over block i's samples of
     # dout_n @ col_n.T and grad_part[i][:, K] = db (against col's row of ones), in sample
@@ -80,17 +82,17 @@ def _backward_blocks(x, dout, b0, b1, B, FH, FW, stride, pad, out_h, out_w, W2T,
         grad[:, :] = 0
         for n in range(i * B, min(N, i * B + B)):
             _backward_sample(x, n, dout[n].reshape(FN, out_h * out_w), FH, FW, stride, pad,
-                             out_h, out_w, W2T, col, dcol, g, grad, dx)
+                             out_h, out_w, W2T, col, dcol, grad, dx)
 
 
 @helper
-def _backward_sample(x, n, d, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g, grad, dx):
-    # one sample of _backward_blocks, d its (FN, P) output gradient
+def _backward_sample(x, n, d, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, grad, dx):
+    # one sample of _backward_blocks, d its (FN, P) output gradient: grad += d @ col.T
+    # (CBLAS's beta = 1, no temporary), dcol = W2T @ d
     _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
-    np.dot(d, col.T, g)
-    grad += g
+    gemm(d, col, grad, True, 1)
     if dx.shape[0] > 0:
-        np.dot(W2T, d, dcol)
+        gemm(W2T, d, dcol, False, 0)
         _fold_sample(dcol, FH, FW, stride, pad, out_w, dx[n])
 
 
@@ -108,13 +110,12 @@ def _scratch(shape, dtype):
     return buf[:need].view(dtype).reshape(shape)
 
 
-def _backward_scratch(K, P, FN, dt, extra=0):
-    """This thread's col (K + 1, P), dcol (K, P), g (FN, K + 1) and ``extra`` more items,
-    from one reusable buffer."""
-    buf = _scratch(((K + 1) * P + K * P + FN * (K + 1) + extra,), dt)
-    a, b, c = (K + 1) * P, (2 * K + 1) * P, (2 * K + 1) * P + FN * (K + 1)
-    return (buf[:a].reshape(K + 1, P), buf[a:b].reshape(K, P), buf[b:c].reshape(FN, K + 1),
-            buf[c:])
+def _backward_scratch(K, P, dt, extra=0):
+    """This thread's col (K + 1, P), dcol (K, P) and ``extra`` more items, from one reusable
+    buffer."""
+    buf = _scratch(((K + 1) * P + K * P + extra,), dt)
+    a, b = (K + 1) * P, (2 * K + 1) * P
+    return buf[:a].reshape(K + 1, P), buf[a:b].reshape(K, P), buf[b:]
 
 
 def _with_bias(W, b, dt):
@@ -203,9 +204,9 @@ def conv_backward_blas(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True,
         no_dx = np.empty((0,) + x.shape[1:], dtype=dt)
 
         def run(i):
-            col, dcol, g, _ = _backward_scratch(K, P, FN, dt)
+            col, dcol, _ = _backward_scratch(K, P, dt)
             _backward_blocks(x, dout, *runs[i], B, FH, FW, stride, pad, out_h, out_w, W2T,
-                             col, dcol, g, grad_part, dx if need_dx else no_dx)
+                             col, dcol, grad_part, dx if need_dx else no_dx)
 
         run_tasks(run, len(runs))
         return _split_grad(grad_part, dx, W.shape)

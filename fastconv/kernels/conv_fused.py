@@ -14,6 +14,7 @@ import numpy as np
 from ..config import helper, run_tasks
 from . import _checks as chk
 from . import conv_blas
+from ._blas import gemm
 from ._conv_common import _check, _check_bias, _result_dtype, _unfold_sample
 from .conv_blas import (_backward_sample, _backward_scratch, _scratch, _split_grad, _with_bias,
                         worker_runs)
@@ -31,7 +32,7 @@ def _forward_relu_pool_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, c
     y3 = y.reshape(FN, out_h, out_w)
     for n in range(n0, n1):
         _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
-        np.dot(Wb, col, y)
+        gemm(Wb, col, y, False, 0)
         for f in range(FN):
             yf = y[f]
             mf = mask[n, f].reshape(out_h * out_w)
@@ -89,7 +90,7 @@ def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
 
 @helper
 def _backward_relu_pool_blocks(x, pdout, idx, mask, b0, b1, B, FH, FW, stride, pad, out_h,
-                               out_w, W2T, col, dcol, g, dy, grad_part, dx):
+                               out_w, W2T, col, dcol, dy, grad_part, dx):
     # blocks b0..b1 of B samples, per sample: the pooling's backward into dy (FN, P), the
     # ReLU's (dy[mask] = 0), then the convolution's GEMMs as conv_blas._backward_blocks, with
     # block i's [dW | db] in grad_part[i]
@@ -109,8 +110,8 @@ def _backward_relu_pool_blocks(x, pdout, idx, mask, b0, b1, B, FH, FW, stride, p
                 for p in range(df.shape[0]):
                     if mf[p]:
                         df[p] = 0
-            _backward_sample(x, n, dy, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, g,
-                             grad, dx)
+            _backward_sample(x, n, dy, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, grad,
+                             dx)
 
 
 def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, need_dx=True):
@@ -144,9 +145,9 @@ def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, 
     runs = worker_runs(len(grad_part))
 
     def run(i):
-        col, dcol, g, rest = _backward_scratch(K, P, FN, dt, extra=FN * P)
+        col, dcol, rest = _backward_scratch(K, P, dt, extra=FN * P)
         _backward_relu_pool_blocks(x, dout, idx, mask, *runs[i], B, FH, FW, stride, pad, out_h,
-                                   out_w, W2T, col, dcol, g, rest.reshape(FN, P), grad_part, dx)
+                                   out_w, W2T, col, dcol, rest.reshape(FN, P), grad_part, dx)
 
     run_tasks(run, len(runs))
     dx, dW, db = _split_grad(grad_part, dx, W.shape)

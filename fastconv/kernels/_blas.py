@@ -1,0 +1,136 @@
+"""GEMM called from Numba through NumPy's own OpenBLAS (CBLAS, 64-bit integers).
+
+Numba's ``np.dot`` reaches BLAS through SciPy's ``cython_blas``, which is SciPy's own OpenBLAS
+build. On the per-sample GEMMs of the convolutions NumPy's build was faster in float32
+(DeepConvNet's conv2 forward GEMMs 1.7x, bench/README) and the same in float64, and CBLAS takes
+``beta``, so dW accumulates in place instead of through a temporary.
+
+The kernels call the external symbols ``fastconv_cblas_sgemm`` / ``fastconv_cblas_dgemm``;
+this module binds them at import (``llvmlite.binding.add_symbol``), in every process, before
+any kernel is loaded. So Numba's on-disk cache holds no address: a cached kernel links to
+whatever this process bound. Where NumPy's BLAS exports no ILP64 CBLAS GEMM (MKL, a system
+OpenBLAS built otherwise) the symbols go to a fallback compiled here with ``np.dot``.
+"""
+import ctypes
+
+import llvmlite.binding as llvm
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ..config import inline
+
+__all__ = ["gemm", "CBLAS_SOURCE"]
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+# CBLAS ILP64 names, as OpenBLAS builds them with a symbol suffix (NumPy's wheels: the first)
+_NAMES = {"d": ("scipy_cblas_dgemm64_", "cblas_dgemm64_"),
+          "s": ("scipy_cblas_sgemm64_", "cblas_sgemm64_")}
+_SYMBOL = {types.float64: "fastconv_cblas_dgemm", types.float32: "fastconv_cblas_sgemm"}
+
+
+def _find_cblas():
+    """``({"d": address, "s": address}, library path)`` of NumPy's OpenBLAS CBLAS GEMMs, or
+    ``(None, None)``."""
+    try:
+        from threadpoolctl import ThreadpoolController
+        controllers = [c for c in ThreadpoolController().lib_controllers
+                       if c.internal_api == "openblas"]
+    except Exception:  # threadpoolctl missing or failing: the fallback
+        return None, None
+    numpy_dir = np.__file__.rsplit("numpy", 1)[0]
+    # NumPy's own library first (SciPy's is another build)
+    controllers.sort(key=lambda c: not c.filepath.startswith(numpy_dir + "numpy"))
+    for c in controllers:
+        found = {}
+        for kind, names in _NAMES.items():
+            for name in names:
+                if hasattr(c.dynlib, name):
+                    found[kind] = ctypes.cast(getattr(c.dynlib, name), ctypes.c_void_p).value
+                    break
+        if len(found) == 2:
+            return found, c.filepath
+    return None, None
+
+
+def _fallback(ctype):
+    """A C function with CBLAS's GEMM signature (row-major, C-contiguous operands, lda the
+    row length) computing with ``np.dot``: used where no ILP64 CBLAS is found."""
+    fl = numba.float64 if ctype == "d" else numba.float32
+    ptr = types.CPointer(fl)
+    sig = types.void(types.int32, types.int32, types.int32, types.int64, types.int64,
+                     types.int64, fl, ptr, types.int64, ptr, types.int64, fl, ptr, types.int64)
+
+    def gemm_c(order, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc):
+        A = numba.carray(a, (K, M)).T if ta == _TRANS else numba.carray(a, (M, K))
+        B = numba.carray(b, (N, K)).T if tb == _TRANS else numba.carray(b, (K, N))
+        C = numba.carray(c, (M, N))
+        prod = np.dot(np.ascontiguousarray(A), np.ascontiguousarray(B))
+        if beta == 0:
+            C[:, :] = alpha * prod
+        else:
+            C[:, :] = alpha * prod + beta * C
+
+    return numba.cfunc(sig)(gemm_c)
+
+
+def _bind():
+    found, path = _find_cblas()
+    if found is None:
+        _keep.extend([_fallback("d"), _fallback("s")])  # alive as long as the module
+        found = {"d": _keep[0].address, "s": _keep[1].address}
+        path = "fallback (np.dot)"
+    llvm.add_symbol(_SYMBOL[types.float64], found["d"])
+    llvm.add_symbol(_SYMBOL[types.float32], found["s"])
+    return path
+
+
+_keep = []
+CBLAS_SOURCE = _bind()  # what the kernels' GEMMs call: a library path or the fallback
+
+
+@intrinsic
+def _cblas_gemm(typingctx, tb, M, N, K, alpha, A, B, beta, C):
+    """``C = alpha * A @ op(B) + beta * C`` for C-contiguous 2-D float32/float64 arrays of one
+    dtype, op(B) = B.T when ``tb``; the caller checks the shapes."""
+    arrays = (A, B, C)
+    if not all(isinstance(a, types.Array) and a.dtype == A.dtype and a.ndim == 2
+               and a.layout == "C" for a in arrays) or A.dtype not in _SYMBOL:
+        return None
+    dt = A.dtype
+    sig = types.void(types.intp, types.intp, types.intp, types.intp, dt, A, B, dt, C)
+
+    def codegen(context, builder, signature, args):
+        tb, M, N, K, alpha, a, b, beta, c = args
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        fl = context.get_value_type(dt)
+        vp = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, fl, vp, i64, vp,
+                                               i64, fl, vp, i64])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _SYMBOL[dt])
+
+        def data(value, aty):
+            return builder.bitcast(context.make_array(aty)(context, builder, value).data, vp)
+
+        trans_b = builder.select(builder.icmp_signed("!=", tb, ir.Constant(tb.type, 0)),
+                                 ir.Constant(i32, _TRANS), ir.Constant(i32, _NO_TRANS))
+        ldb = builder.select(builder.icmp_signed("!=", tb, ir.Constant(tb.type, 0)), K, N)
+        builder.call(fn, [ir.Constant(i32, _ROW_MAJOR), ir.Constant(i32, _NO_TRANS), trans_b,
+                          M, N, K, alpha, data(a, A), K, data(b, B), ldb, beta, data(c, C), N])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@inline
+def gemm(A, B, C, trans_b, beta):
+    """``C[:] = A @ B + beta * C`` (``A @ B.T`` when ``trans_b``), all C-contiguous 2-D of one
+    float dtype; ``beta`` 0 ignores what C held. Shapes are checked (a wrong one raises)."""
+    M, K = A.shape
+    N = B.shape[0] if trans_b else B.shape[1]
+    if (B.shape[1] if trans_b else B.shape[0]) != K or C.shape[0] != M or C.shape[1] != N:
+        raise ValueError("gemm: shapes do not match")
+    _cblas_gemm(1 if trans_b else 0, M, N, K, A.dtype.type(1), A, B, C.dtype.type(beta), C)
