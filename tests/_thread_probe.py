@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from fastconv import config
-from fastconv.kernels import activation, conv, pooling
+from fastconv.kernels import activation, conv, conv_shift, pooling
 from fastconv.optimizer import Adam
 from fastconv.util import col2im, im2col
 
@@ -42,6 +42,15 @@ def run_all():
         pooled, idx, mask = conv.conv_relu_pool_forward(xb, W1, b, 1, 1)
         dp = rng.standard_normal(pooled.shape)
         parts += [pooled, idx, mask, *conv.conv_relu_pool_backward(dp, idx, mask, xb, W1, 1, 1)]
+        # 16 channels, 3x3, pad 1: the per-tap GEMMs of conv_shift
+        xs = rng.standard_normal((20, 16, 16, 16))
+        Ws = rng.standard_normal((5, 16, 3, 3))
+        assert conv_shift.use_shift(xs.shape, Ws.shape, 1, 1)
+        out = fwd(xs, Ws, b[:5], 1, 1)
+        parts += [out, *bwd(rng.standard_normal(out.shape), xs, Ws, 1, 1)]
+        pooled, idx, mask = conv.conv_relu_pool_forward(xs, Ws, b[:5], 1, 1)
+        dp = rng.standard_normal(pooled.shape)
+        parts += [pooled, idx, mask, *conv.conv_relu_pool_backward(dp, idx, mask, xs, Ws, 1, 1)]
     for stride in (1, 2):  # overlapping and disjoint windows
         out, arg = pooling.maxpool_forward(x, 3, 3, stride, 1)
         g = rng.standard_normal(out.shape)

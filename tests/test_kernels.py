@@ -281,3 +281,75 @@ def test_blas_conv_many_blocks_match_book(monkeypatch):
     dx, dW, db = conv.conv_backward_blas(dout, x, Wt, 2, 1, need_dx=False)
     assert dx is None
     assert_close(dW, rgrads[1])
+
+
+@st.composite
+def stride1_case(draw):
+    x, Wt, b, _, pad = draw(conv_case())
+    return x, Wt, b, 1, pad
+
+
+@given(case=stride1_case())
+def test_per_tap_gemm_path_matches_book_and_loops(case):
+    """conv_shift's per-tap GEMMs (forced on for any channel count and width here), forward,
+    backward and fused with ReLU and pooling, against the book and the loops."""
+    x, Wt, b, stride, pad = case
+    ref, col, col_W = nv.book_conv_forward(x, Wt, b, stride, pad)
+    dout = np.random.default_rng(2).standard_normal(ref.shape)
+    rgrads = nv.book_conv_backward(dout, x, Wt, col, col_W, stride, pad)
+    lgrads = nv.loop_conv_backward(dout, x, Wt, stride, pad)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conv_blas, "use_shift", lambda x_shape, W_shape, s, p: s == 1)
+        assert conv_blas._plan(x.shape, Wt, b, 1, pad, np.float64, backward=False)[0]
+        out = conv_blas.conv_forward_blas_numba(x, Wt, b, stride, pad)
+        grads = conv_blas.conv_backward_blas_numba(dout, x, Wt, stride, pad)
+        no_dx = conv_blas.conv_backward_blas_numba(dout, x, Wt, stride, pad, need_dx=False)
+        fused = None
+        if ref.shape[2] >= 2 and ref.shape[3] >= 2:
+            fused = conv.conv_relu_pool_forward(x, Wt, b, stride, pad)
+            pd = np.random.default_rng(3).standard_normal(fused[0].shape)
+            fused_grads = conv.conv_relu_pool_backward(pd, fused[1], fused[2], x, Wt, stride,
+                                                       pad)
+    assert_close(out, ref)
+    assert_close(out, nv.loop_conv_forward(x, Wt, b, stride, pad))
+    for got, book, loop in zip(grads, rgrads, lgrads):
+        assert_close(got, book)
+        assert_close(got, loop)
+    assert no_dx[0] is None
+    assert_close(no_dx[1], rgrads[1])
+    if fused is not None:  # against the book's ReLU and pooling on the book's convolution
+        r, mask = nv.book_relu_forward(ref)
+        p, arg = nv.book_pool_forward(r, 2, 2, 2)
+        assert_close(fused[0], p)
+        np.testing.assert_array_equal(fused[2], mask)
+        dr = nv.book_relu_backward(nv.book_pool_backward(pd, arg, r.shape, 2, 2, 2), mask)
+        for got, want in zip(fused_grads, nv.book_conv_backward(dr, x, Wt, col, col_W, 1, pad)):
+            assert_close(got, want)
+
+
+def test_per_tap_gemms_run_where_they_pay():
+    """DeepConvNet's conv2-conv4 take the per-tap GEMMs; conv5/conv6 (7 of 9 wide columns
+    real), SimpleConvNet's conv1 (C = 1) and strided convolutions do not."""
+    from fastconv.kernels.conv_shift import use_shift
+    assert use_shift((100, 16, 28, 28), (16, 16, 3, 3), 1, 1)
+    assert use_shift((100, 16, 14, 14), (32, 16, 3, 3), 1, 1)
+    assert use_shift((100, 32, 14, 14), (32, 32, 3, 3), 1, 2)
+    assert not use_shift((100, 32, 7, 7), (64, 32, 3, 3), 1, 1)
+    assert not use_shift((100, 64, 7, 7), (64, 64, 3, 3), 1, 1)
+    assert not use_shift((100, 1, 28, 28), (30, 1, 5, 5), 1, 0)
+    assert not use_shift((100, 16, 28, 28), (16, 16, 3, 3), 2, 1)
+
+
+def test_deepconvnet_conv2_shape_matches_book():
+    """The dispatcher's own choice at DeepConvNet's conv2 (per-tap GEMMs where SciPy is
+    installed), a few samples, forward and backward."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 16, 28, 28))
+    Wt = 0.1 * rng.standard_normal((16, 16, 3, 3))
+    b = rng.standard_normal(16)
+    ref, col, col_W = nv.book_conv_forward(x, Wt, b, 1, 1)
+    dout = rng.standard_normal(ref.shape)
+    assert_close(conv.conv_forward(x, Wt, b, 1, 1), ref)
+    for got, want in zip(conv.conv_backward(dout, x, Wt, 1, 1),
+                         nv.book_conv_backward(dout, x, Wt, col, col_W, 1, 1)):
+        assert_close(got, want)

@@ -23,7 +23,7 @@ from numba.extending import intrinsic
 
 from ..config import inline
 
-__all__ = ["gemm", "CBLAS_SOURCE"]
+__all__ = ["gemm", "gemm_flat", "CBLAS_SOURCE"]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # CBLAS ILP64 names, as OpenBLAS builds them with a symbol suffix (NumPy's wheels: the first)
@@ -93,18 +93,19 @@ CBLAS_SOURCE = _bind()  # what the kernels' GEMMs call: a library path or the fa
 
 
 @intrinsic
-def _cblas_gemm(typingctx, tb, M, N, K, alpha, A, B, beta, C):
-    """``C = alpha * A @ op(B) + beta * C`` for C-contiguous 2-D float32/float64 arrays of one
-    dtype, op(B) = B.T when ``tb``; the caller checks the shapes."""
+def _cblas_gemm(typingctx, tb, M, N, K, alpha, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
+    """``C = alpha * A @ op(B) + beta * C`` on C-contiguous float32/float64 arrays of one
+    dtype, each matrix given by its first element's flat index (``a0``...) and its row
+    stride (``lda``...), op(B) = B.T when ``tb``. No checks: callers check the extents."""
     arrays = (A, B, C)
-    if not all(isinstance(a, types.Array) and a.dtype == A.dtype and a.ndim == 2
-               and a.layout == "C" for a in arrays) or A.dtype not in _SYMBOL:
+    if not all(isinstance(a, types.Array) and a.dtype == A.dtype and a.layout == "C"
+               for a in arrays) or A.dtype not in _SYMBOL:
         return None
-    dt = A.dtype
-    sig = types.void(types.intp, types.intp, types.intp, types.intp, dt, A, B, dt, C)
+    dt, i = A.dtype, types.intp
+    sig = types.void(i, i, i, i, dt, A, i, i, B, i, i, dt, C, i, i)
 
     def codegen(context, builder, signature, args):
-        tb, M, N, K, alpha, a, b, beta, c = args
+        tb, M, N, K, alpha, a, a0, lda, b, b0, ldb, beta, c, c0, ldc = args
         i32, i64 = ir.IntType(32), ir.IntType(64)
         fl = context.get_value_type(dt)
         vp = ir.IntType(8).as_pointer()
@@ -112,14 +113,15 @@ def _cblas_gemm(typingctx, tb, M, N, K, alpha, A, B, beta, C):
                                                i64, fl, vp, i64])
         fn = cgutils.get_or_insert_function(builder.module, fnty, _SYMBOL[dt])
 
-        def data(value, aty):
-            return builder.bitcast(context.make_array(aty)(context, builder, value).data, vp)
+        def data(value, aty, first):
+            base = context.make_array(aty)(context, builder, value).data
+            return builder.bitcast(builder.gep(base, [first]), vp)
 
         trans_b = builder.select(builder.icmp_signed("!=", tb, ir.Constant(tb.type, 0)),
                                  ir.Constant(i32, _TRANS), ir.Constant(i32, _NO_TRANS))
-        ldb = builder.select(builder.icmp_signed("!=", tb, ir.Constant(tb.type, 0)), K, N)
         builder.call(fn, [ir.Constant(i32, _ROW_MAJOR), ir.Constant(i32, _NO_TRANS), trans_b,
-                          M, N, K, alpha, data(a, A), K, data(b, B), ldb, beta, data(c, C), N])
+                          M, N, K, alpha, data(a, A, a0), lda, data(b, B, b0), ldb, beta,
+                          data(c, C, c0), ldc])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -133,4 +135,26 @@ def gemm(A, B, C, trans_b, beta):
     N = B.shape[0] if trans_b else B.shape[1]
     if (B.shape[1] if trans_b else B.shape[0]) != K or C.shape[0] != M or C.shape[1] != N:
         raise ValueError("gemm: shapes do not match")
-    _cblas_gemm(1 if trans_b else 0, M, N, K, A.dtype.type(1), A, B, C.dtype.type(beta), C)
+    _cblas_gemm(1 if trans_b else 0, M, N, K, A.dtype.type(1), A, 0, K, B, 0, B.shape[1],
+                C.dtype.type(beta), C, 0, N)
+
+
+@inline
+def _last(first, rows, cols, ld):
+    # flat index of the last element of a rows x cols matrix at ``first`` with row stride ld
+    return first + (rows - 1) * ld + cols - 1
+
+
+@inline
+def gemm_flat(trans_b, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
+    """:func:`gemm` on matrices inside C-contiguous arrays of any shape: the M x K matrix
+    A starting at flat index ``a0`` with row stride ``lda``, and likewise B (K x N, or N x K
+    when ``trans_b``) and C (M x N). Raises if a matrix reaches past its array or a row
+    stride is shorter than its row."""
+    b_rows, b_cols = (N, K) if trans_b else (K, N)
+    if (lda < K or ldb < b_cols or ldc < N or min(a0, b0, c0) < 0
+            or _last(a0, M, K, lda) >= A.size or _last(b0, b_rows, b_cols, ldb) >= B.size
+            or _last(c0, M, N, ldc) >= C.size):
+        raise ValueError("gemm_flat: a matrix reaches past its array")
+    _cblas_gemm(1 if trans_b else 0, M, N, K, A.dtype.type(1), A, a0, lda, B, b0, ldb,
+                C.dtype.type(beta), C, c0, ldc)

@@ -8,6 +8,11 @@ col matrix stays in cache between the unfold and the GEMMs.
 The samples go in fixed blocks; each block's dW/db partial is added in block order, and the
 block boundaries do not depend on the thread count, so every thread count gives the same bits.
 
+Stride-1 convolutions that ``conv_shift.use_shift`` picks (DeepConvNet's conv2-conv4) run,
+on the Numba path, one GEMM per filter tap on shifted views of the padded sample instead of
+the unfold and one GEMM (``kernels/conv_shift.py``); the kernels below take a ``taps`` tuple
+for it (:func:`_taps`), empty arrays otherwise.
+
 Two ways to call the GEMMs, the same arithmetic:
 
 - ``numba_gemm=True`` (path ``"blas_numba"``, used when SciPy is installed; the GEMMs are
@@ -29,6 +34,8 @@ from ..config import helper, run_tasks, run_workers
 from . import _checks as chk
 from ._blas import gemm
 from ._conv_common import _check, _check_bias, _fold_sample, _result_dtype, _unfold_sample
+from .conv_shift import (_shift_backward_sample, _shift_forward_sample, _taps_to_grad,
+                         buffer_sizes, tap_weights, use_shift)
 
 # Samples per task of the NumPy path: 8 was the fastest or within 10% of it on the book's
 # layers among blocks of 2, 4, 8 and 16 (bench/README); a block's col is 8*K*P*itemsize bytes
@@ -57,38 +64,73 @@ def _fold_block(dcol, FH, FW, stride, pad, out_w, dx):
 
 
 @helper
-def _forward_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, out):
-    # col is one sample's (K + 1, P): the unfold fills rows :K, the bias row stays 1
-    K = col.shape[0] - 1
-    FN = Wb.shape[0]
-    col[K, :] = 1
+def _forward_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, taps, out):
+    FN = out.shape[1]
+    _start_run(col, taps)
     for n in range(n0, n1):
+        _forward_sample(x, n, FH, FW, stride, pad, out_h, out_w, Wb, col, taps,
+                        out[n].reshape(FN, out_h * out_w))
+
+
+@helper
+def _start_run(col, taps):
+    # a thread's buffers before its first sample: col's bias row (its last) 1; the per-tap
+    # xp and wide zero (conv_shift rewrites only their interior)
+    col[col.shape[0] - 1, :] = 1
+    for buf in taps[2:4]:
+        buf[:] = 0
+
+
+@helper
+def _forward_sample(x, n, FH, FW, stride, pad, out_h, out_w, Wb, col, taps, y):
+    # y (FN, P) = sample n convolved, + b: the per-tap GEMMs when taps holds weights (taps:
+    # see _taps), else the unfold into col (K + 1, P) and one GEMM against [W | b]
+    if taps[0].shape[0] > 0:
+        _shift_forward_sample(x, n, FH, FW, pad, taps[0], taps[1], taps[2], taps[3], y)
+    else:
         _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
-        gemm(Wb, col, out[n].reshape(FN, out_h * out_w), False, 0)
+        gemm(Wb, col, y, False, 0)
 
 
 @helper
 def _backward_blocks(x, dout, b0, b1, B, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol,
-                     grad_part, dx):
-    # blocks b0..b1 of B samples: grad_part[i][:, :K] = sum over block i's samples of
-    # dout_n @ col_n.T and grad_part[i][:, K] = db (against col's row of ones), in sample
-    # order; dcol_n = W2T @ dout_n folded onto dx[n] (dx empty: not needed)
+                     taps, grad_part, dx):
+    # blocks b0..b1 of B samples: grad_part[i] = [dW | db] summed over block i's samples in
+    # sample order (dx empty: not needed)
     N = x.shape[0]
-    K = col.shape[0] - 1
-    FN = W2T.shape[1]
-    col[K, :] = 1
+    FN = grad_part.shape[1]
+    _start_run(col, taps)
     for i in range(b0, b1):
-        grad = grad_part[i]
-        grad[:, :] = 0
+        _start_block(grad_part[i], taps)
         for n in range(i * B, min(N, i * B + B)):
             _backward_sample(x, n, dout[n].reshape(FN, out_h * out_w), FH, FW, stride, pad,
-                             out_h, out_w, W2T, col, dcol, grad, dx)
+                             out_h, out_w, W2T, col, dcol, taps, grad_part[i], dx)
+        _end_block(grad_part[i], taps)
 
 
 @helper
-def _backward_sample(x, n, d, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, grad, dx):
-    # one sample of _backward_blocks, d its (FN, P) output gradient: grad += d @ col.T
-    # (CBLAS's beta = 1, no temporary), dcol = W2T @ d
+def _start_block(grad, taps):
+    grad[:, :] = 0
+    taps[5][:] = 0  # the per-tap dW sums
+    taps[6][:] = 0  # db
+
+
+@helper
+def _end_block(grad, taps):
+    if taps[0].shape[0] > 0:
+        _taps_to_grad(taps[5], taps[6], grad)
+
+
+@helper
+def _backward_sample(x, n, d, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, taps, grad,
+                     dx):
+    # one sample, d its (FN, P) output gradient. Per-tap GEMMs when taps holds weights
+    # (see _taps). Else grad += d @ col.T (db against col's row of ones; CBLAS's beta = 1, no
+    # temporary) and dcol = W2T @ d folded onto dx[n]
+    if taps[0].shape[0] > 0:
+        _shift_backward_sample(x, n, d, FH, FW, pad, taps[0], taps[2], taps[3], taps[4],
+                               taps[5], taps[6], dx)
+        return
     _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
     gemm(d, col, grad, True, 1)
     if dx.shape[0] > 0:
@@ -110,12 +152,36 @@ def _scratch(shape, dtype):
     return buf[:need].view(dtype).reshape(shape)
 
 
-def _backward_scratch(K, P, dt, extra=0):
-    """This thread's col (K + 1, P), dcol (K, P) and ``extra`` more items, from one reusable
-    buffer."""
-    buf = _scratch(((K + 1) * P + K * P + extra,), dt)
-    a, b = (K + 1) * P, (2 * K + 1) * P
-    return buf[:a].reshape(K + 1, P), buf[a:b].reshape(K, P), buf[b:]
+def _plan(x_shape, W, b, stride, pad, dt, backward):
+    """What every thread shares: whether the per-tap GEMMs run (``conv_shift.use_shift``),
+    their weights, (FH*FW, FN, C) for forward or (FH*FW, C, FN) for backward, and the bias."""
+    if not use_shift(x_shape, W.shape, stride, pad):
+        return False, np.empty((0, 0, 0), dt), np.empty(0, dt)
+    bias = np.empty(0, dt) if backward else np.ascontiguousarray(b, dtype=dt)
+    return True, tap_weights(W, dt, transposed=backward), bias
+
+
+def _taps(plan, x_shape, W_shape, pad, K, P, dt, backward, extra=0):
+    """This thread's buffers, from one reusable block: ``(col, dcol, taps, rest)``.
+
+    ``taps`` is the tuple the kernels take, ``(weights, b, xp, wide, dxp, g, db)`` with the
+    per-tap buffers (conv_shift) when the plan says so, else empty arrays; col (K + 1, P) and
+    dcol (K, P, backward only) are empty then. ``rest`` holds ``extra`` more items."""
+    shift, weights, bias = plan
+    FN, C, FH, FW = W_shape
+    if shift:
+        n_xp, n_wide = buffer_sizes(x_shape, W_shape, pad)
+        sizes = [0, 0, n_xp, n_wide] + ([n_xp, FH * FW * FN * C, FN] if backward else [0] * 3)
+    else:
+        sizes = [(K + 1) * P, K * P if backward else 0, 0, 0, 0, 0, 0]
+    buf = _scratch((sum(sizes) + extra,), dt)
+    ends = np.cumsum(sizes)
+    part = [buf[e - n:e] for n, e in zip(sizes, ends)]
+    col = part[0].reshape(K + 1, -1) if not shift else part[0].reshape(1, 0)
+    dcol = part[1].reshape(K, -1) if (backward and not shift) else part[1].reshape(0, 0)
+    g = part[5].reshape(FH * FW, FN, C) if (shift and backward) else part[5].reshape(0, 0, 0)
+    taps = (weights, bias, part[2], part[3], part[4], g, part[6])
+    return col, dcol, taps, buf[ends[-1]:]
 
 
 def _with_bias(W, b, dt):
@@ -160,11 +226,13 @@ def conv_forward_blas(x, W, b, stride=1, pad=0, dtype=None, numba_gemm=False):
     if numba_gemm:
         B = NUMBA_BLOCK
         runs = worker_runs(-(-N // B))
+        plan = _plan(x.shape, W, b, stride, pad, dt, backward=False)
 
         def run(i):
             b0, b1 = runs[i]
+            col, _, taps, _ = _taps(plan, x.shape, W.shape, pad, K, P, dt, backward=False)
             _forward_block(x, b0 * B, min(N, b1 * B), FH, FW, stride, pad, out_h, out_w, Wb,
-                           _scratch((K + 1, P), dt), out)
+                           col, taps, out)
 
         run_tasks(run, len(runs))
         return out
@@ -202,11 +270,12 @@ def conv_backward_blas(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True,
         grad_part = np.empty((-(-N // B), FN, K + 1), dtype=dt)
         runs = worker_runs(len(grad_part))
         no_dx = np.empty((0,) + x.shape[1:], dtype=dt)
+        plan = _plan(x.shape, W, None, stride, pad, dt, backward=True)
 
         def run(i):
-            col, dcol, _ = _backward_scratch(K, P, dt)
+            col, dcol, taps, _ = _taps(plan, x.shape, W.shape, pad, K, P, dt, backward=True)
             _backward_blocks(x, dout, *runs[i], B, FH, FW, stride, pad, out_h, out_w, W2T,
-                             col, dcol, grad_part, dx if need_dx else no_dx)
+                             col, dcol, taps, grad_part, dx if need_dx else no_dx)
 
         run_tasks(run, len(runs))
         return _split_grad(grad_part, dx, W.shape)

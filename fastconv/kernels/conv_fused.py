@@ -14,25 +14,22 @@ import numpy as np
 from ..config import helper, run_tasks
 from . import _checks as chk
 from . import conv_blas
-from ._blas import gemm
-from ._conv_common import _check, _check_bias, _result_dtype, _unfold_sample
-from .conv_blas import (_backward_sample, _backward_scratch, _scratch, _split_grad, _with_bias,
-                        worker_runs)
+from ._conv_common import _check, _check_bias, _result_dtype
+from .conv_blas import (_backward_sample, _end_block, _forward_sample, _plan, _split_grad,
+                        _start_block, _start_run, _taps, _with_bias, worker_runs)
 from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
 
 
 @helper
-def _forward_relu_pool_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, y, mask,
-                             pout, pidx):
+def _forward_relu_pool_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, taps, y,
+                             mask, pout, pidx):
     # per sample: the convolution into y (FN, P), which stays in cache, then ReLU in place
     # (the book's mask x <= 0 and out[mask] = 0) and 2x2 stride-2 max pooling of y
-    K = col.shape[0] - 1
-    FN = Wb.shape[0]
-    col[K, :] = 1
+    FN = y.shape[0]
+    _start_run(col, taps)
     y3 = y.reshape(FN, out_h, out_w)
     for n in range(n0, n1):
-        _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
-        gemm(Wb, col, y, False, 0)
+        _forward_sample(x, n, FH, FW, stride, pad, out_h, out_w, Wb, col, taps, y)
         for f in range(FN):
             yf = y[f]
             mf = mask[n, f].reshape(out_h * out_w)
@@ -76,13 +73,13 @@ def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
     B = conv_blas.NUMBA_BLOCK
     runs = worker_runs(-(-N // B))
 
+    plan = _plan(x.shape, W, b, stride, pad, dt, backward=False)
+
     def run(i):
-        buf = _scratch(((K + 1) * P + FN * P,), dt)
-        col = buf[:(K + 1) * P].reshape(K + 1, P)
-        y = buf[(K + 1) * P:].reshape(FN, P)
+        col, _, taps, y = _taps(plan, x.shape, W.shape, pad, K, P, dt, False, extra=FN * P)
         b0, b1 = runs[i]
         _forward_relu_pool_block(x, b0 * B, min(N, b1 * B), FH, FW, stride, pad, out_h, out_w,
-                                 Wb, col, y, mask, out, idx)
+                                 Wb, col, taps, y.reshape(FN, P), mask, out, idx)
 
     run_tasks(run, len(runs))
     return out, idx, mask
@@ -90,18 +87,17 @@ def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
 
 @helper
 def _backward_relu_pool_blocks(x, pdout, idx, mask, b0, b1, B, FH, FW, stride, pad, out_h,
-                               out_w, W2T, col, dcol, dy, grad_part, dx):
+                               out_w, W2T, col, dcol, taps, dy, grad_part, dx):
     # blocks b0..b1 of B samples, per sample: the pooling's backward into dy (FN, P), the
     # ReLU's (dy[mask] = 0), then the convolution's GEMMs as conv_blas._backward_blocks, with
     # block i's [dW | db] in grad_part[i]
     N = x.shape[0]
-    K = col.shape[0] - 1
-    FN = W2T.shape[1]
-    col[K, :] = 1
+    FN = dy.shape[0]
+    _start_run(col, taps)
     dy3 = dy.reshape(FN, out_h, out_w)
     for i in range(b0, b1):
         grad = grad_part[i]
-        grad[:, :] = 0
+        _start_block(grad, taps)
         for n in range(i * B, min(N, i * B + B)):
             for f in range(FN):
                 _maxpool_plane_backward_2x2s2(pdout[n, f], idx[n, f], dy3[f])
@@ -110,8 +106,9 @@ def _backward_relu_pool_blocks(x, pdout, idx, mask, b0, b1, B, FH, FW, stride, p
                 for p in range(df.shape[0]):
                     if mf[p]:
                         df[p] = 0
-            _backward_sample(x, n, dy, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, grad,
-                             dx)
+            _backward_sample(x, n, dy, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, taps,
+                             grad, dx)
+        _end_block(grad, taps)
 
 
 def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, need_dx=True):
@@ -144,10 +141,13 @@ def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, 
     grad_part = np.empty((-(-N // B), FN, K + 1), dtype=dt)
     runs = worker_runs(len(grad_part))
 
+    plan = _plan(x.shape, W, None, stride, pad, dt, backward=True)
+
     def run(i):
-        col, dcol, rest = _backward_scratch(K, P, dt, extra=FN * P)
+        col, dcol, taps, dy = _taps(plan, x.shape, W.shape, pad, K, P, dt, True, extra=FN * P)
         _backward_relu_pool_blocks(x, dout, idx, mask, *runs[i], B, FH, FW, stride, pad, out_h,
-                                   out_w, W2T, col, dcol, rest.reshape(FN, P), grad_part, dx)
+                                   out_w, W2T, col, dcol, taps, dy.reshape(FN, P), grad_part,
+                                   dx)
 
     run_tasks(run, len(runs))
     dx, dW, db = _split_grad(grad_part, dx, W.shape)

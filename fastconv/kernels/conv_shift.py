@@ -1,0 +1,128 @@
+"""Stride-1 convolution of one sample without the unfold: one GEMM per filter tap.
+
+With stride 1, row (c, kh, kw) of a sample's unfolded matrix is its zero-padded plane c read
+from offset ``kh * Wp + kw`` on a "wide" output grid of out_h rows of Wp (the padded width)
+columns: the out_w real columns plus FW - 1 that run into the next row, computed and dropped.
+So, with ``xp`` the padded sample (C rows of S = Hp * Wp) and L = out_h * Wp::
+
+    out_wide (FN, L)      = sum over taps k of  W_k (FN, C) @ xp[:, off_k : off_k + L]
+    dW_k (FN, C)         += dout_wide (FN, L) @ xp[:, off_k : off_k + L].T
+    dxp[:, off_k : +L]   += W_k.T (C, FN) @ dout_wide
+
+FH * FW GEMMs with CBLAS's beta = 1 (``_blas.gemm_flat``, xp's row stride S), no col matrix
+to write and read; dout_wide's extra columns are zero so they add nothing. It pays where the
+channels are many enough for GEMMs of inner size C and the extra columns few (DeepConvNet's
+conv2 to conv4; measured in bench/README): :func:`use_shift`.
+
+The buffers a thread passes: ``xp`` and ``dxp`` hold C * S + FW - 1 items (the last tap's
+wide read runs FW - 1 past the planes), ``wide`` FN * L. Their borders must be zero: callers
+zero them once per call, the functions here rewrite only the interior.
+"""
+import numpy as np
+
+from ..config import helper, inline
+from ._blas import gemm_flat
+
+# the smallest channel count and the largest share of extra wide columns (1/8) for which the
+# per-tap GEMMs beat unfold + one GEMM (bench/README: conv2-conv4 faster, conv5/conv6 with
+# 7 of 9 columns real and Simple's conv1 with C = 1 slower)
+SHIFT_MIN_C = 16
+
+
+def use_shift(x_shape, W_shape, stride, pad):
+    """Whether the convolution of ``x_shape`` by ``W_shape`` runs the per-tap GEMMs."""
+    C, W = x_shape[1], x_shape[3]
+    FW = W_shape[3]
+    Wp = W + 2 * pad
+    out_w = Wp - FW + 1
+    return stride == 1 and C >= SHIFT_MIN_C and 8 * out_w >= 7 * Wp
+
+
+def tap_weights(W, dt, transposed=False):
+    """W (FN, C, FH, FW) as taps: (FH*FW, FN, C), or (FH*FW, C, FN) when ``transposed``."""
+    FN, C, FH, FW = W.shape
+    order = (2, 3, 1, 0) if transposed else (2, 3, 0, 1)
+    shape = (FH * FW, C, FN) if transposed else (FH * FW, FN, C)
+    return np.ascontiguousarray(W.transpose(order).reshape(shape), dtype=dt)
+
+
+def buffer_sizes(x_shape, W_shape, pad):
+    """Items of ``xp`` (and ``dxp``) and of ``wide`` for one sample."""
+    _, C, H, W = x_shape
+    FN, _, FH, FW = W_shape
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    return C * Hp * Wp + FW - 1, FN * (Hp - FH + 1) * Wp
+
+
+@inline
+def _grid(x, FH, FW, pad):
+    # C, the padded width Wp, out_h, out_w, a padded plane's S = Hp * Wp, the wide grid's L
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    return C, Wp, Hp - FH + 1, Wp - FW + 1, Hp * Wp, (Hp - FH + 1) * Wp
+
+
+@helper
+def _fill(x, n, pad, xp):
+    # the interior of xp's padded planes from sample n (the border stays as it is: zero)
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    xp[:C * Hp * Wp].reshape(C, Hp, Wp)[:, pad:pad + H, pad:pad + W] = x[n]
+
+
+@helper
+def _shift_forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, y):
+    # y (FN, out_h*out_w) = sample n convolved, + b; Wk (FH*FW, FN, C)
+    FN = Wk.shape[1]
+    C, Wp, out_h, out_w, S, L = _grid(x, FH, FW, pad)
+    _fill(x, n, pad, xp)
+    for k in range(FH * FW):
+        gemm_flat(False, FN, L, C, Wk, k * FN * C, C, xp, (k // FW) * Wp + k % FW, S,
+                  0 if k == 0 else 1, wide, 0, L)
+    for f in range(FN):
+        bf = b[f]
+        for i in range(out_h):
+            src = wide[f * L + i * Wp:f * L + i * Wp + out_w]
+            dst = y[f, i * out_w:(i + 1) * out_w]
+            for j in range(out_w):
+                dst[j] = src[j] + bf
+
+
+@helper
+def _shift_backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx):
+    # sample n with output gradient d (FN, out_h*out_w): g (FH*FW, FN, C) += the taps' dW,
+    # db += d's row sums, dx[n] = its input gradient (skipped when dx has no samples);
+    # Wt (FH*FW, C, FN); dwide's extra columns stay zero
+    FN = Wt.shape[2]
+    C, Wp, out_h, out_w, S, L = _grid(x, FH, FW, pad)
+    _fill(x, n, pad, xp)
+    for f in range(FN):
+        s = d.dtype.type(0)
+        for i in range(out_h):
+            src = d[f, i * out_w:(i + 1) * out_w]
+            dst = dwide[f * L + i * Wp:f * L + i * Wp + out_w]
+            for j in range(out_w):
+                dst[j] = src[j]
+                s += src[j]
+        db[f] += s
+    for k in range(FH * FW):
+        gemm_flat(True, FN, C, L, dwide, 0, L, xp, (k // FW) * Wp + k % FW, S, 1, g, k * FN * C,
+                  C)
+    if dx.shape[0] > 0:
+        dxp[:] = 0
+        for k in range(FH * FW):
+            gemm_flat(False, C, L, FN, Wt, k * C * FN, FN, dwide, 0, L, 1, dxp,
+                      (k // FW) * Wp + k % FW, S)
+        H, W = x.shape[2], x.shape[3]
+        dx[n] = dxp[:C * S].reshape(C, H + 2 * pad, Wp)[:, pad:pad + H, pad:pad + W]
+
+
+@helper
+def _taps_to_grad(g, db, grad):
+    # grad (FN, C*FH*FW + 1) in the unfold path's [dW | db] layout, from g (FH*FW, FN, C)
+    T, FN, C = g.shape
+    for f in range(FN):
+        for c in range(C):
+            for k in range(T):
+                grad[f, c * T + k] = g[k, f, c]
+        grad[f, C * T] = db[f]
