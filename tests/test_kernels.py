@@ -299,7 +299,7 @@ def test_per_tap_gemm_path_matches_book_and_loops(case):
     rgrads = nv.book_conv_backward(dout, x, Wt, col, col_W, stride, pad)
     lgrads = nv.loop_conv_backward(dout, x, Wt, stride, pad)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(conv_blas, "use_shift", lambda x_shape, W_shape, s, p: s == 1)
+        mp.setattr(conv_blas, "use_shift", lambda x_shape, W_shape, s, p, bwd, dt: s == 1)
         assert conv_blas._plan(x.shape, Wt, b, 1, pad, np.float64, backward=False)[0]
         out = conv_blas.conv_forward_blas_numba(x, Wt, b, stride, pad)
         grads = conv_blas.conv_backward_blas_numba(dout, x, Wt, stride, pad)
@@ -328,16 +328,20 @@ def test_per_tap_gemm_path_matches_book_and_loops(case):
 
 
 def test_per_tap_gemms_run_where_they_pay():
-    """DeepConvNet's conv2-conv4 take the per-tap GEMMs; conv5/conv6 (7 of 9 wide columns
-    real), SimpleConvNet's conv1 (C = 1) and strided convolutions do not."""
+    """DeepConvNet's conv2-conv4 take the per-tap GEMMs both ways, conv6 (7 of 9 wide columns
+    real) forward only, conv5 forward in float32; SimpleConvNet's conv1 (C = 1) and strided
+    convolutions never."""
     from fastconv.kernels.conv_shift import use_shift
-    assert use_shift((100, 16, 28, 28), (16, 16, 3, 3), 1, 1)
-    assert use_shift((100, 16, 14, 14), (32, 16, 3, 3), 1, 1)
-    assert use_shift((100, 32, 14, 14), (32, 32, 3, 3), 1, 2)
-    assert not use_shift((100, 32, 7, 7), (64, 32, 3, 3), 1, 1)
-    assert not use_shift((100, 64, 7, 7), (64, 64, 3, 3), 1, 1)
-    assert not use_shift((100, 1, 28, 28), (30, 1, 5, 5), 1, 0)
-    assert not use_shift((100, 16, 28, 28), (16, 16, 3, 3), 2, 1)
+    for backward in (False, True):
+        assert use_shift((100, 16, 28, 28), (16, 16, 3, 3), 1, 1, backward)
+        assert use_shift((100, 16, 14, 14), (32, 16, 3, 3), 1, 1, backward)
+        assert use_shift((100, 32, 14, 14), (32, 32, 3, 3), 1, 2, backward)
+        assert use_shift((100, 64, 7, 7), (64, 64, 3, 3), 1, 1, backward) is not backward
+        assert not use_shift((100, 32, 7, 7), (64, 32, 3, 3), 1, 1, backward)  # float64
+        assert use_shift((100, 32, 7, 7), (64, 32, 3, 3), 1, 1, backward,
+                         np.float32) is not backward
+        assert not use_shift((100, 1, 28, 28), (30, 1, 5, 5), 1, 0, backward)
+        assert not use_shift((100, 16, 28, 28), (16, 16, 3, 3), 2, 1, backward)
 
 
 def test_deepconvnet_conv2_shape_matches_book():

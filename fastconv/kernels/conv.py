@@ -140,8 +140,8 @@ def conv_path(x_shape, W_shape, stride=1):
     10.0 + 20.2 against block GEMM 13.3 + 23.5. At batch 1 it won two of the three shapes
     tried (the third by 20 us). The other paths stay as references and in the benchmarks.
     Calling the GEMMs from Numba made whole training steps 3-10% faster (bench/README). On
-    that path DeepConvNet's conv2-conv4 take per-tap GEMMs instead of the unfold
-    (``conv_shift``).
+    that path DeepConvNet's conv2-conv4 (and conv5/conv6 forward) take per-tap GEMMs
+    instead of the unfold (``conv_shift``).
     """
     return "blas_numba" if NUMBA_BLAS else "blas"
 

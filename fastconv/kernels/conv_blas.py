@@ -8,7 +8,7 @@ col matrix stays in cache between the unfold and the GEMMs.
 The samples go in fixed blocks; each block's dW/db partial is added in block order, and the
 block boundaries do not depend on the thread count, so every thread count gives the same bits.
 
-Stride-1 convolutions that ``conv_shift.use_shift`` picks (DeepConvNet's conv2-conv4) run,
+Stride-1 convolutions that ``conv_shift.use_shift`` picks (DeepConvNet's conv2-conv6) run,
 on the Numba path, one GEMM per filter tap on shifted views of the padded sample instead of
 the unfold and one GEMM (``kernels/conv_shift.py``); the kernels below take a ``taps`` tuple
 for it (:func:`_taps`), empty arrays otherwise.
@@ -155,7 +155,7 @@ def _scratch(shape, dtype):
 def _plan(x_shape, W, b, stride, pad, dt, backward):
     """What every thread shares: whether the per-tap GEMMs run (``conv_shift.use_shift``),
     their weights, (FH*FW, FN, C) for forward or (FH*FW, C, FN) for backward, and the bias."""
-    if not use_shift(x_shape, W.shape, stride, pad):
+    if not use_shift(x_shape, W.shape, stride, pad, backward, dt):
         return False, np.empty((0, 0, 0), dt), np.empty(0, dt)
     bias = np.empty(0, dt) if backward else np.ascontiguousarray(b, dtype=dt)
     return True, tap_weights(W, dt, transposed=backward), bias

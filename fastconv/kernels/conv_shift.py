@@ -12,7 +12,7 @@ So, with ``xp`` the padded sample (C rows of S = Hp * Wp) and L = out_h * Wp::
 FH * FW GEMMs with CBLAS's beta = 1 (``_blas.gemm_flat``, xp's row stride S), no col matrix
 to write and read; dout_wide's extra columns are zero so they add nothing. It pays where the
 channels are many enough for GEMMs of inner size C and the extra columns few (DeepConvNet's
-conv2 to conv4; measured in bench/README): :func:`use_shift`.
+conv2 to conv4, and conv6 forward; measured in bench/README): :func:`use_shift`.
 
 The buffers a thread passes: ``xp`` and ``dxp`` hold C * S + FW - 1 items (the last tap's
 wide read runs FW - 1 past the planes), ``wide`` FN * L. Their borders must be zero: callers
@@ -23,19 +23,24 @@ import numpy as np
 from ..config import helper, inline
 from ._blas import gemm_flat
 
-# the smallest channel count and the largest share of extra wide columns (1/8) for which the
-# per-tap GEMMs beat unfold + one GEMM (bench/README: conv2-conv4 faster, conv5/conv6 with
-# 7 of 9 columns real and Simple's conv1 with C = 1 slower)
+# when the per-tap GEMMs beat unfold + one GEMM (bench/README): 16 or more channels, and at
+# most 1/8 of the wide columns extra (DeepConvNet's conv2-conv4); with up to 1/4 extra
+# (conv5/conv6, 2 of 9) forward only, where the GEMMs are wide enough: 64 channels in
+# float64 (conv5's 32 lost 5-7%), 32 in float32; SimpleConvNet's conv1 (C = 1) never
 SHIFT_MIN_C = 16
 
 
-def use_shift(x_shape, W_shape, stride, pad):
+def use_shift(x_shape, W_shape, stride, pad, backward=False, dtype=np.float64):
     """Whether the convolution of ``x_shape`` by ``W_shape`` runs the per-tap GEMMs."""
     C, W = x_shape[1], x_shape[3]
-    FW = W_shape[3]
     Wp = W + 2 * pad
-    out_w = Wp - FW + 1
-    return stride == 1 and C >= SHIFT_MIN_C and 8 * out_w >= 7 * Wp
+    extra = W_shape[3] - 1  # wide columns a row beyond the out_w real ones
+    if stride != 1 or C < SHIFT_MIN_C:
+        return False
+    if 8 * extra <= Wp:
+        return True
+    wide_enough = C >= (32 if np.dtype(dtype).itemsize == 4 else 64)
+    return not backward and 4 * extra <= Wp and wide_enough
 
 
 def tap_weights(W, dt, transposed=False):
