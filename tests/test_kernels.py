@@ -329,14 +329,15 @@ def test_per_tap_gemm_path_matches_book_and_loops(case):
 
 def test_per_tap_gemms_run_where_they_pay():
     """DeepConvNet's conv2-conv4 take the per-tap GEMMs both ways, conv6 (7 of 9 wide columns
-    real) forward only, conv5 forward in float32; SimpleConvNet's conv1 (C = 1) and strided
-    convolutions never."""
+    real) forward, and backward in float32, conv5 forward in float32; SimpleConvNet's conv1
+    (C = 1) and strided convolutions never."""
     from fastconv.kernels.conv_shift import use_shift
     for backward in (False, True):
         assert use_shift((100, 16, 28, 28), (16, 16, 3, 3), 1, 1, backward)
         assert use_shift((100, 16, 14, 14), (32, 16, 3, 3), 1, 1, backward)
         assert use_shift((100, 32, 14, 14), (32, 32, 3, 3), 1, 2, backward)
         assert use_shift((100, 64, 7, 7), (64, 64, 3, 3), 1, 1, backward) is not backward
+        assert use_shift((100, 64, 7, 7), (64, 64, 3, 3), 1, 1, backward, np.float32)
         assert not use_shift((100, 32, 7, 7), (64, 32, 3, 3), 1, 1, backward)  # float64
         assert use_shift((100, 32, 7, 7), (64, 32, 3, 3), 1, 1, backward,
                          np.float32) is not backward

@@ -25,8 +25,9 @@ from ._blas import gemm_flat
 
 # when the per-tap GEMMs beat unfold + one GEMM (bench/README): 16 or more channels, and at
 # most 1/8 of the wide columns extra (DeepConvNet's conv2-conv4); with up to 1/4 extra
-# (conv5/conv6, 2 of 9) forward only, where the GEMMs are wide enough: 64 channels in
-# float64 (conv5's 32 lost 5-7%), 32 in float32; SimpleConvNet's conv1 (C = 1) never
+# (conv5/conv6, 2 of 9) where the GEMMs are wide enough: forward with 64 channels in float64
+# (conv5's 32 lost 5-7%) or 32 in float32, backward only with 64 in float32 (conv6: 9%
+# faster there, 5% slower in float64); SimpleConvNet's conv1 (C = 1) never
 SHIFT_MIN_C = 16
 
 
@@ -39,8 +40,12 @@ def use_shift(x_shape, W_shape, stride, pad, backward=False, dtype=np.float64):
         return False
     if 8 * extra <= Wp:
         return True
-    wide_enough = C >= (32 if np.dtype(dtype).itemsize == 4 else 64)
-    return not backward and 4 * extra <= Wp and wide_enough
+    single = np.dtype(dtype).itemsize == 4
+    if backward:
+        wide_enough = single and C >= 64
+    else:
+        wide_enough = C >= (32 if single else 64)
+    return 4 * extra <= Wp and wide_enough
 
 
 def tap_weights(W, dt, transposed=False):
