@@ -208,13 +208,29 @@ def test_convolution_backward_without_dx_sets_the_same_gradients(wshape):
     assert dx.shape == x.shape
 
 
+def _assert_fused_backward(fused_backward, layers, ref_conv, ref_dx, d):
+    """``fused_backward(*layers, d)``, with and without dx, gives the separate layers' dx and
+    the reference convolution's dW and db (NaN from the input in some of them)."""
+    assert np.isnan(ref_conv.dW).any() and not np.isnan(ref_conv.dW).all()
+    for need_dx in (True, False):
+        layers[0].dW = layers[0].db = None
+        dx = fused_backward(*layers, d.copy(), need_dx=need_dx)
+        if need_dx:
+            np.testing.assert_array_equal(dx, ref_dx)
+        else:
+            assert dx is None
+        np.testing.assert_array_equal(layers[0].dW, ref_conv.dW)
+        np.testing.assert_array_equal(layers[0].db, ref_conv.db)
+        assert layers[0].db.dtype == ref_conv.db.dtype
+
+
 @pytest.mark.parametrize("shape, wshape, pad", [
     ((4, 1, 28, 28), (6, 1, 5, 5), 0),    # SimpleConvNet's conv1 - relu - pool
     ((3, 2, 9, 11), (4, 2, 3, 3), 1),     # odd conv output: the last row and column unpooled
 ])
 def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad):
     from fastconv.kernels import conv
-    from fastconv.layers import conv_relu_pool, conv_relu_pool_backward, forward_layers
+    from fastconv.fusion import conv_relu_pool, conv_relu_pool_backward, forward_layers
     rng = np.random.default_rng(8)
     x = rng.standard_normal(shape)
     x[0, 0, :3, :3] = -1.0  # all-zero windows after ReLU: the first cell wins
@@ -246,17 +262,49 @@ def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad):
     # NaN from the input included), without the intermediate gradients
     d = rng.standard_normal(out.shape)
     ref_dx = ref_layers[0].backward(ref_layers[1].backward(ref_layers[2].backward(d.copy())))
-    assert np.isnan(ref_layers[0].dW).any() and not np.isnan(ref_layers[0].dW).all()
-    for need_dx in (True, False):
-        layers[0].dW = layers[0].db = None
-        dx = conv_relu_pool_backward(*layers, d.copy(), need_dx=need_dx)
-        if need_dx:
-            np.testing.assert_array_equal(dx, ref_dx)
-        else:
-            assert dx is None
-        np.testing.assert_array_equal(layers[0].dW, ref_layers[0].dW)
-        np.testing.assert_array_equal(layers[0].db, ref_layers[0].db)
-        assert layers[0].db.dtype == ref_layers[0].db.dtype
+    _assert_fused_backward(conv_relu_pool_backward, layers, ref_layers[0], ref_dx, d)
     # the walker fuses the run and leaves the other layers alone
     walked = [Convolution(W, b, 1, pad), Relu(), Pooling(2, 2, 2), Relu()]
     np.testing.assert_array_equal(forward_layers(walked, x), np.maximum(ref, 0))
+
+
+@pytest.mark.parametrize("shape, wshape, pad", [
+    ((3, 16, 14, 14), (8, 16, 3, 3), 1),  # DeepConvNet's conv3 - relu (per-tap GEMMs)
+    ((3, 2, 9, 11), (4, 2, 3, 3), 1),     # unfold + GEMM
+])
+def test_fused_conv_relu_equals_the_two_layers(shape, wshape, pad):
+    """Convolution -> Relu in one pass: the same output, mask, dW, db and dx bit for bit (the
+    same GEMMs in the same order), NaN from the input included; the walkers fuse the pairs
+    that no pooling follows."""
+    from fastconv.fusion import backward_layers, conv_relu, conv_relu_backward, forward_layers
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(shape)
+    x[-1, -1, 2, 4] = np.nan
+    W = rng.standard_normal(wshape)
+    b = rng.standard_normal(wshape[0])
+    ref_layers = [Convolution(W, b, 1, pad), Relu()]
+    ref = ref_layers[1].forward(ref_layers[0].forward(x))
+    layers = [Convolution(W, b, 1, pad), Relu()]
+    out = conv_relu(*layers, x)
+    np.testing.assert_array_equal(out, ref)
+    assert out.dtype == ref.dtype and layers[0].x is x
+    np.testing.assert_array_equal(layers[1].mask, ref_layers[1].mask)
+    d = rng.standard_normal(out.shape)
+    ref_dx = ref_layers[0].backward(ref_layers[1].backward(d.copy()))
+    _assert_fused_backward(conv_relu_backward, layers, ref_layers[0], ref_dx, d)
+    # walkers over conv - relu - conv - relu: both pairs, the first without dx
+    W2 = rng.standard_normal((5, wshape[0], 3, 3))
+    b2 = rng.standard_normal(5)
+    walked = [Convolution(W, b, 1, pad), Relu(), Convolution(W2, b2, 1, 1), Relu()]
+    plain = [Convolution(W, b, 1, pad), Relu(), Convolution(W2, b2, 1, 1), Relu()]
+    y = x
+    for layer in plain:
+        y = layer.forward(y)
+    np.testing.assert_array_equal(forward_layers(walked, x), y)
+    g = rng.standard_normal(y.shape)
+    backward_layers(walked, g.copy())
+    for layer in reversed(plain):
+        g = layer.backward(g)
+    for a, c in ((walked[0], plain[0]), (walked[2], plain[2])):
+        np.testing.assert_array_equal(a.dW, c.dW)
+        np.testing.assert_array_equal(a.db, c.db)

@@ -1,8 +1,8 @@
 """The book's ``ch08/deep_convnet.py`` on fastconv's layers."""
 import numpy as np
 
-from ..layers import (Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss,
-                      forward_layers)
+from ..fusion import forward_layers
+from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from ._params import ParamsIOMixin
 from .simple_convnet import backprop, batched_accuracy
 
@@ -105,7 +105,8 @@ class DeepConvNet(ParamsIOMixin):
 
     def predict(self, x, train_flg=False):
         """Scores (before softmax); ``train_flg`` switches the dropout layers on. Each
-        conv - relu - pool run is one fused pass (``layers.forward_layers``)."""
+        conv - relu - pool run and each conv - relu pair is one fused pass
+        (``fusion.forward_layers``)."""
         return forward_layers(self.layers, x, train_flg)
 
     def loss(self, x, t):

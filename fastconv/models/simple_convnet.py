@@ -4,8 +4,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ..gradient import numerical_gradient
-from ..layers import (Affine, Convolution, Pooling, Relu, SoftmaxWithLoss, backward_layers,
-                      forward_layers)
+from ..fusion import backward_layers, forward_layers
+from ..layers import Affine, Convolution, Pooling, Relu, SoftmaxWithLoss
 from ._params import ParamsIOMixin
 
 __all__ = ["SimpleConvNet"]
@@ -16,7 +16,7 @@ def backprop(last_layer, layers, param_layers):
     grads dict ``W1, b1, ...`` from the ``dW``/``db`` of ``param_layers``.
 
     Convolution -> Relu -> Pooling runs go through one fused pass, and the input layer's dx
-    is not needed, so a Convolution there skips it (``layers.backward_layers``).
+    is not needed, so a Convolution there skips it (``fusion.backward_layers``).
     """
     backward_layers(layers, last_layer.backward(1))
     grads = {}
@@ -105,7 +105,7 @@ class SimpleConvNet(ParamsIOMixin):
 
     def predict(self, x):
         """Scores (before softmax), shape (N, output_size). Conv1, Relu1 and Pool1 run as
-        one fused pass (``layers.forward_layers``); the layers end as the book's loop leaves
+        one fused pass (``fusion.forward_layers``); the layers end as the book's loop leaves
         them."""
         return forward_layers(self.layers.values(), x)
 
