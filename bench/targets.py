@@ -214,9 +214,10 @@ def main(argv=None):
     parser.add_argument("--train", action="store_true", help="run `fastconv train` now")
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args(argv)
-    results = {"layers": check_layers(args.rounds), "pooling": check_pooling(args.rounds), "steps": check_steps(args.rounds),
-               "compile": check_compile(), "memory": check_memory(),
-               "train": check_train(args.train_run, args.train), "rows": rows}
+    results = {"layers": check_layers(args.rounds), "pooling": check_pooling(args.rounds),
+               "steps": check_steps(args.rounds), "compile": check_compile(),
+               "memory": check_memory(), "train": check_train(args.train_run, args.train),
+               "rows": rows}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, default=float)

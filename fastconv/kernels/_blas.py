@@ -21,7 +21,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..config import inline
+from ..config import helper
 
 __all__ = ["gemm", "gemm_flat", "CBLAS_SOURCE"]
 
@@ -127,7 +127,7 @@ def _cblas_gemm(typingctx, tb, M, N, K, alpha, A, a0, lda, B, b0, ldb, beta, C, 
     return sig, codegen
 
 
-@inline
+@helper
 def gemm(A, B, C, trans_b, beta):
     """``C[:] = A @ B + beta * C`` (``A @ B.T`` when ``trans_b``), all C-contiguous 2-D of one
     float dtype; ``beta`` 0 ignores what C held. Shapes are checked (a wrong one raises)."""
@@ -139,13 +139,13 @@ def gemm(A, B, C, trans_b, beta):
                 C.dtype.type(beta), C, 0, N)
 
 
-@inline
+@helper
 def _last(first, rows, cols, ld):
     # flat index of the last element of a rows x cols matrix at ``first`` with row stride ld
     return first + (rows - 1) * ld + cols - 1
 
 
-@inline
+@helper
 def gemm_flat(trans_b, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
     """:func:`gemm` on matrices inside C-contiguous arrays of any shape: the M x K matrix
     A starting at flat index ``a0`` with row stride ``lda``, and likewise B (K x N, or N x K

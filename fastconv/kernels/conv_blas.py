@@ -77,15 +77,17 @@ def _start_run(col, taps):
     # a thread's buffers before its first sample: col's bias row (its last) 1; the per-tap
     # xp and wide zero (conv_shift rewrites only their interior)
     col[col.shape[0] - 1, :] = 1
-    for buf in taps[2:4]:
-        buf[:] = 0
+    if taps is not None:
+        taps[2][:] = 0
+        taps[3][:] = 0
 
 
 @helper
 def _forward_sample(x, n, FH, FW, stride, pad, out_h, out_w, Wb, col, taps, y):
-    # y (FN, P) = sample n convolved, + b: the per-tap GEMMs when taps holds weights (taps:
-    # see _taps), else the unfold into col (K + 1, P) and one GEMM against [W | b]
-    if taps[0].shape[0] > 0:
+    # y (FN, P) = sample n convolved, + b: the per-tap GEMMs when there are taps (see
+    # _taps), else the unfold into col (K + 1, P) and one GEMM against [W | b]. taps None is
+    # a type of its own, so Numba compiles only the branch taken
+    if taps is not None:
         _shift_forward_sample(x, n, FH, FW, pad, taps[0], taps[1], taps[2], taps[3], y)
     else:
         _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
@@ -111,23 +113,24 @@ def _backward_blocks(x, dout, b0, b1, B, FH, FW, stride, pad, out_h, out_w, W2T,
 @helper
 def _start_block(grad, taps):
     grad[:, :] = 0
-    taps[5][:] = 0  # the per-tap dW sums
-    taps[6][:] = 0  # db
+    if taps is not None:
+        taps[5][:] = 0  # the per-tap dW sums
+        taps[6][:] = 0  # db
 
 
 @helper
 def _end_block(grad, taps):
-    if taps[0].shape[0] > 0:
+    if taps is not None:
         _taps_to_grad(taps[5], taps[6], grad)
 
 
 @helper
 def _backward_sample(x, n, d, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, taps, grad,
                      dx):
-    # one sample, d its (FN, P) output gradient. Per-tap GEMMs when taps holds weights
-    # (see _taps). Else grad += d @ col.T (db against col's row of ones; CBLAS's beta = 1, no
+    # one sample, d its (FN, P) output gradient. Per-tap GEMMs when there are taps (see
+    # _taps). Else grad += d @ col.T (db against col's row of ones; CBLAS's beta = 1, no
     # temporary) and dcol = W2T @ d folded onto dx[n]
-    if taps[0].shape[0] > 0:
+    if taps is not None:
         _shift_backward_sample(x, n, d, FH, FW, pad, taps[0], taps[2], taps[3], taps[4],
                                taps[5], taps[6], dx)
         return
@@ -164,9 +167,10 @@ def _plan(x_shape, W, b, stride, pad, dt, backward):
 def _taps(plan, x_shape, W_shape, pad, K, P, dt, backward, extra=0):
     """This thread's buffers, from one reusable block: ``(col, dcol, taps, rest)``.
 
-    ``taps`` is the tuple the kernels take, ``(weights, b, xp, wide, dxp, g, db)`` with the
-    per-tap buffers (conv_shift) when the plan says so, else empty arrays; col (K + 1, P) and
-    dcol (K, P, backward only) are empty then. ``rest`` holds ``extra`` more items."""
+    ``taps`` is the tuple the kernels take when the plan says per-tap GEMMs (conv_shift),
+    ``(weights, b, xp, wide, dxp, g, db)``, and col (K + 1, P) and dcol (K, P, backward only)
+    are empty then; else ``taps`` is None (so the kernels compiled for a network without
+    per-tap layers leave that code out). ``rest`` holds ``extra`` more items."""
     shift, weights, bias = plan
     FN, C, FH, FW = W_shape
     if shift:
@@ -180,7 +184,7 @@ def _taps(plan, x_shape, W_shape, pad, K, P, dt, backward, extra=0):
     col = part[0].reshape(K + 1, -1) if not shift else part[0].reshape(1, 0)
     dcol = part[1].reshape(K, -1) if (backward and not shift) else part[1].reshape(0, 0)
     g = part[5].reshape(FH * FW, FN, C) if (shift and backward) else part[5].reshape(0, 0, 0)
-    taps = (weights, bias, part[2], part[3], part[4], g, part[6])
+    taps = (weights, bias, part[2], part[3], part[4], g, part[6]) if shift else None
     return col, dcol, taps, buf[ends[-1]:]
 
 

@@ -129,13 +129,14 @@ def _backward_relu_blocks(x, g, idx, mask, b0, b1, B, FH, FW, stride, pad, out_h
             for f in range(FN):
                 if pooled:
                     _maxpool_plane_backward_2x2s2(g[n, f], idx[n, f], dy3[f])
-                else:
-                    dy3[f] = g[n, f]
                 df = dy[f]
                 mf = mask[n, f].reshape(out_h * out_w)
+                gf = g[n, f].reshape(g.shape[2] * g.shape[3])  # unpooled: the ReLU's gradient
                 for p in range(df.shape[0]):
                     if mf[p]:
                         df[p] = 0
+                    elif not pooled:
+                        df[p] = gf[p]
             _backward_sample(x, n, dy, FH, FW, stride, pad, out_h, out_w, W2T, col, dcol, taps,
                              grad, dx)
         _end_block(grad, taps)

@@ -73,11 +73,22 @@ def _grid(x, FH, FW, pad):
 
 
 @helper
-def _fill(x, n, pad, xp):
-    # the interior of xp's padded planes from sample n (the border stays as it is: zero)
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+def _pad_copy(img, flat, pad, into_flat):
+    # between a sample's planes img (C, H, W) and the interior of the padded buffer flat:
+    # into the buffer (into_flat) or out of it; the border is left as it is (zero). Row
+    # loops, not a 3-D slice assignment: that one took seconds to compile
+    C, H, W = img.shape
     Hp, Wp = H + 2 * pad, W + 2 * pad
-    xp[:C * Hp * Wp].reshape(C, Hp, Wp)[:, pad:pad + H, pad:pad + W] = x[n]
+    for c in range(C):
+        for h in range(H):
+            start = (c * Hp + h + pad) * Wp + pad
+            row = flat[start:start + W]
+            plane_row = img[c, h]
+            for w in range(W):
+                if into_flat:
+                    row[w] = plane_row[w]
+                else:
+                    plane_row[w] = row[w]
 
 
 @helper
@@ -85,7 +96,7 @@ def _shift_forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, y):
     # y (FN, out_h*out_w) = sample n convolved, + b; Wk (FH*FW, FN, C)
     FN = Wk.shape[1]
     C, Wp, out_h, out_w, S, L = _grid(x, FH, FW, pad)
-    _fill(x, n, pad, xp)
+    _pad_copy(x[n], xp, pad, True)
     for k in range(FH * FW):
         gemm_flat(False, FN, L, C, Wk, k * FN * C, C, xp, (k // FW) * Wp + k % FW, S,
                   0 if k == 0 else 1, wide, 0, L)
@@ -105,7 +116,7 @@ def _shift_backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx):
     # Wt (FH*FW, C, FN); dwide's extra columns stay zero
     FN = Wt.shape[2]
     C, Wp, out_h, out_w, S, L = _grid(x, FH, FW, pad)
-    _fill(x, n, pad, xp)
+    _pad_copy(x[n], xp, pad, True)
     for f in range(FN):
         s = d.dtype.type(0)
         for i in range(out_h):
@@ -123,8 +134,7 @@ def _shift_backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx):
         for k in range(FH * FW):
             gemm_flat(False, C, L, FN, Wt, k * C * FN, FN, dwide, 0, L, 1, dxp,
                       (k // FW) * Wp + k % FW, S)
-        H, W = x.shape[2], x.shape[3]
-        dx[n] = dxp[:C * S].reshape(C, H + 2 * pad, Wp)[:, pad:pad + H, pad:pad + W]
+        _pad_copy(dx[n], dxp, pad, False)
 
 
 @helper
