@@ -300,7 +300,7 @@ def test_per_tap_gemm_path_matches_book_and_loops(case):
     lgrads = nv.loop_conv_backward(dout, x, Wt, stride, pad)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(conv_blas, "use_shift", lambda x_shape, W_shape, s, p, bwd, dt: s == 1)
-        assert conv_blas._plan(x.shape, Wt, b, 1, pad, np.float64, backward=False)[0]
+        assert conv_blas._plan(x, Wt, b, 1, pad, np.float64, backward=False)[0]
         out = conv_blas.conv_forward_blas_numba(x, Wt, b, stride, pad)
         grads = conv_blas.conv_backward_blas_numba(dout, x, Wt, stride, pad)
         no_dx = conv_blas.conv_backward_blas_numba(dout, x, Wt, stride, pad, need_dx=False)
@@ -358,3 +358,25 @@ def test_deepconvnet_conv2_shape_matches_book():
     for got, want in zip(conv.conv_backward(dout, x, Wt, 1, 1),
                          nv.book_conv_backward(dout, x, Wt, col, col_W, 1, 1)):
         assert_close(got, want)
+
+
+@pytest.mark.parametrize("where", ["first column", "last column", "inside"])
+def test_nan_input_gives_the_books_nan_pattern_on_per_tap_layers(where):
+    """A NaN in the input of a layer that takes the per-tap GEMMs: the wide grid would
+    multiply it by zero for taps that never meet it (NaN where the book's dW is finite), so
+    backward takes the unfold path for non-finite input; forward drops those columns."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 16, 16, 16))
+    x[1, 3, 5, {"first column": 0, "last column": 15, "inside": 7}[where]] = np.nan
+    Wt = rng.standard_normal((4, 16, 3, 3))
+    b = rng.standard_normal(4)
+    ref, col, col_W = nv.book_conv_forward(x, Wt, b, 1, 1)
+    dout = rng.standard_normal(ref.shape)
+    out = conv.conv_forward(x, Wt, b, 1, 1)
+    got = conv.conv_backward(dout, x, Wt, 1, 1)
+    want = nv.book_conv_backward(dout, x, Wt, col, col_W, 1, 1)
+    for a, c in [(out, ref), *zip(got, want)]:
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(c))
+        finite = ~np.isnan(c)
+        assert_close(a[finite], c[finite])
+    assert not np.isnan(want[1]).all()  # some taps never meet the NaN

@@ -155,10 +155,16 @@ def _scratch(shape, dtype):
     return buf[:need].view(dtype).reshape(shape)
 
 
-def _plan(x_shape, W, b, stride, pad, dt, backward):
+def _plan(x, W, b, stride, pad, dt, backward):
     """What every thread shares: whether the per-tap GEMMs run (``conv_shift.use_shift``),
-    their weights, (FH*FW, FN, C) for forward or (FH*FW, C, FN) for backward, and the bias."""
-    if not use_shift(x_shape, W.shape, stride, pad, backward, dt):
+    their weights, (FH*FW, FN, C) for forward or (FH*FW, C, FN) for backward, and the bias.
+
+    Backward takes them only when x and W are finite: their wide grid multiplies a few
+    input values that the tap never meets by zeros, which adds nothing unless the value is
+    inf or NaN, and the book's dW would then stay finite where theirs turned NaN. A sum is
+    the cheap test (an overflow to inf only costs the faster path)."""
+    if not use_shift(x.shape, W.shape, stride, pad, backward, dt) or (
+            backward and not (np.isfinite(np.sum(x)) and np.isfinite(np.sum(W)))):
         return False, np.empty((0, 0, 0), dt), np.empty(0, dt)
     bias = np.empty(0, dt) if backward else np.ascontiguousarray(b, dtype=dt)
     return True, tap_weights(W, dt, transposed=backward), bias
@@ -230,7 +236,7 @@ def conv_forward_blas(x, W, b, stride=1, pad=0, dtype=None, numba_gemm=False):
     if numba_gemm:
         B = NUMBA_BLOCK
         runs = worker_runs(-(-N // B))
-        plan = _plan(x.shape, W, b, stride, pad, dt, backward=False)
+        plan = _plan(x, W, b, stride, pad, dt, backward=False)
 
         def run(i):
             b0, b1 = runs[i]
@@ -274,7 +280,7 @@ def conv_backward_blas(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True,
         grad_part = np.empty((-(-N // B), FN, K + 1), dtype=dt)
         runs = worker_runs(len(grad_part))
         no_dx = np.empty((0,) + x.shape[1:], dtype=dt)
-        plan = _plan(x.shape, W, None, stride, pad, dt, backward=True)
+        plan = _plan(x, W, None, stride, pad, dt, backward=True)
 
         def run(i):
             col, dcol, taps, _ = _taps(plan, x.shape, W.shape, pad, K, P, dt, backward=True)

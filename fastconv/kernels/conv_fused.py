@@ -72,7 +72,7 @@ def _fused_forward(func, x, W, b, stride, pad, dtype, pool):
     mask = np.empty(oshape, dtype=np.bool_)
     B = conv_blas.NUMBA_BLOCK
     runs = worker_runs(-(-N // B))
-    plan = _plan(x.shape, W, b, stride, pad, dt, backward=False)
+    plan = _plan(x, W, b, stride, pad, dt, backward=False)
 
     def run(i):
         extra = FN * P if pool else 0
@@ -188,7 +188,7 @@ def _fused_backward(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx):
     B = conv_blas.NUMBA_BLOCK
     grad_part = np.empty((-(-N // B), FN, K + 1), dtype=dt)
     runs = worker_runs(len(grad_part))
-    plan = _plan(x.shape, W, None, stride, pad, dt, backward=True)
+    plan = _plan(x, W, None, stride, pad, dt, backward=True)
 
     def run(i):
         col, dcol, taps, dy = _taps(plan, x.shape, W.shape, pad, K, P, dt, True, extra=FN * P)
