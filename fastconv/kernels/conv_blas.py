@@ -11,16 +11,15 @@ block boundaries do not depend on the thread count, so every thread count gives 
 Stride-1 convolutions that ``conv_shift.use_shift`` picks (DeepConvNet's conv2-conv6) run,
 on the Numba path, one GEMM per filter tap on shifted views of the padded sample instead of
 the unfold and one GEMM (``kernels/conv_shift.py``); the kernels below take a ``taps`` tuple
-for it (:func:`_taps`), empty arrays otherwise.
+for it (:func:`_taps`), None otherwise.
 
 Two ways to call the GEMMs, the same arithmetic:
 
 - ``numba_gemm=True`` (path ``"blas_numba"``, used when SciPy is installed; the GEMMs are
-  NumPy's OpenBLAS CBLAS called from Numba, ``kernels._blas``): each thread makes one GIL-free
-  compiled call that
-  walks its run of blocks of ``NUMBA_BLOCK`` samples a sample at a time, so only one
-  sample's col (120 KB at conv1) is live and stays in L2, and no Python runs between the
-  GEMMs;
+  NumPy's OpenBLAS CBLAS called from Numba, ``kernels._blas``): each thread makes one
+  GIL-free compiled call that walks its run of blocks of ``NUMBA_BLOCK`` samples a sample at
+  a time, so only one sample's col (120 KB at conv1) is live and stays in L2, and no Python
+  runs between the GEMMs;
 - ``numba_gemm=False`` (path ``"blas"``): a block of ``BLOCK`` samples' cols is built at once
   and handed to one batched ``np.matmul``, which needs no SciPy but keeps the whole block's
   col (0.9 MB at conv1) live between Python calls; each block is a task of
