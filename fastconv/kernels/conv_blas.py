@@ -40,10 +40,12 @@ from .conv_shift import (_shift_backward_sample, _shift_forward_sample, _taps_to
 # layers among blocks of 2, 4, 8 and 16 (bench/README); a block's col is 8*K*P*itemsize bytes
 # (0.9 MB at conv1).
 BLOCK = 8
-# Samples per block of the Numba path: 4 was the fastest or tied among 1, 2, 4, 8 and 16 on
-# conv1 and DeepConvNet's conv2 and conv6 (bench/README). The blocks, not the threads, split
-# the dW sum, so results do not depend on the thread count.
-NUMBA_BLOCK = 4
+# Samples per block of the Numba path. The blocks, not the threads, split the dW sum, so
+# results do not depend on the thread count, and a thread gets whole blocks: 5 splits the
+# book's batch of 100 into 20 blocks, 10 per thread on 2 (4 gave 13 and 12). Whole steps,
+# interleaved A/B: 5 was faster than 4 or tied (bench/README); layer by layer 1 to 8 were
+# within a few percent, 16 slower.
+NUMBA_BLOCK = 5
 
 
 @helper
