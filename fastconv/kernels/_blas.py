@@ -21,7 +21,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..config import helper
+from ..config import CACHE, helper
 
 __all__ = ["gemm", "gemm_flat", "CBLAS_SOURCE"]
 
@@ -74,7 +74,8 @@ def _fallback(ctype):
         else:
             C[:, :] = alpha * prod + beta * C
 
-    return numba.cfunc(sig)(gemm_c)
+    # compiled only where this fallback is bound (no ILP64 CBLAS), cached like the kernels
+    return numba.cfunc(sig, cache=CACHE)(gemm_c)
 
 
 def _bind():
