@@ -83,9 +83,7 @@ def _fused_backward(conv_layer, relu, pool, dout, need_dx):
     dx, dW, db = conv.conv_relu_pool_backward(dout, idx, relu.mask, conv_layer.x, conv_layer.W,
                                               conv_layer.stride, conv_layer.pad, dtype=dt,
                                               need_dx=need_dx)
-    conv_layer.dW = dW
-    # what Convolution.backward sets: db in the dtype of the gradient it would have got
-    conv_layer.db = db.astype(pool._dtype(dout), copy=False)
+    conv_layer._set_grads(dW, db, pool._dtype(dout))  # the dtype pool.backward returns
     return dx
 
 
@@ -138,9 +136,7 @@ def _pair_backward(conv_layer, relu, dout, need_dx):
     dx, dW, db = conv.conv_relu_backward(dout, relu.mask, conv_layer.x, conv_layer.W,
                                          conv_layer.stride, conv_layer.pad, dtype=dt,
                                          need_dx=need_dx)
-    conv_layer.dW = dW
-    # what Convolution.backward sets: db in the dtype of the gradient it gets
-    conv_layer.db = db.astype(np.result_type(np.asarray(dout).dtype, np.float32), copy=False)
+    conv_layer._set_grads(dW, db, np.asarray(dout).dtype)  # relu.backward keeps dout's
     return dx
 
 

@@ -239,10 +239,15 @@ class Convolution:
         network's input layer, whose dx nobody reads) skips dx and returns None."""
         dx, dW, db = conv.conv_backward(dout, self.x, self.W, self.stride, self.pad,
                                         dtype=_compute_dtype(self.x, self.W), need_dx=need_dx)
-        self.dW = dW
-        # the book's db is np.sum(dout): dout's dtype
-        self.db = db.astype(np.result_type(dout.dtype, np.float32), copy=False)
+        self._set_grads(dW, db, dout.dtype)
         return dx
+
+    def _set_grads(self, dW, db, dout_dtype):
+        # what backward keeps (also for the fused passes of fastconv.fusion, given the dtype
+        # of the gradient this layer would have got): the book's db is np.sum(dout), so it
+        # has dout's dtype
+        self.dW = dW
+        self.db = db.astype(np.result_type(dout_dtype, np.float32), copy=False)
 
 
 class _PoolingBase:

@@ -195,6 +195,21 @@ def _taps(plan, x_shape, W_shape, pad, K, P, dt, backward, extra=0):
     return col, dcol, taps, buf[ends[-1]:]
 
 
+def run_blocks(x, W, b, stride, pad, dt, K, P, backward, call, extra=0):
+    """The Numba path's threads: ``call(b0, b1, B, col, dcol, taps, rest)`` once per worker
+    over its run of blocks ``b0..b1`` of ``B = NUMBA_BLOCK`` samples, with that thread's
+    buffers (:func:`_taps`, ``extra`` more items in ``rest``) for the plan all share."""
+    B = NUMBA_BLOCK
+    runs = worker_runs(-(-x.shape[0] // B))
+    plan = _plan(x, W, b, stride, pad, dt, backward)
+
+    def run(i):
+        col, dcol, taps, rest = _taps(plan, x.shape, W.shape, pad, K, P, dt, backward, extra)
+        call(*runs[i], B, col, dcol, taps, rest)
+
+    run_tasks(run, len(runs))
+
+
 def _with_bias(W, b, dt):
     """``[W | b]``, (FN, K + 1) in ``dt``: the forward GEMM's left side, against col's row of
     ones."""
@@ -235,17 +250,11 @@ def conv_forward_blas(x, W, b, stride=1, pad=0, dtype=None, numba_gemm=False):
     x = chk.contiguous(x)
     out = np.empty(oshape, dtype=dt)
     if numba_gemm:
-        B = NUMBA_BLOCK
-        runs = worker_runs(-(-N // B))
-        plan = _plan(x, W, b, stride, pad, dt, backward=False)
-
-        def run(i):
-            b0, b1 = runs[i]
-            col, _, taps, _ = _taps(plan, x.shape, W.shape, pad, K, P, dt, backward=False)
+        def run(b0, b1, B, col, dcol, taps, rest):
             _forward_block(x, b0 * B, min(N, b1 * B), FH, FW, stride, pad, out_h, out_w, Wb,
                            col, taps, out)
 
-        run_tasks(run, len(runs))
+        run_blocks(x, W, b, stride, pad, dt, K, P, False, run)
         return out
     blocks = _blocks(N)
 
@@ -277,18 +286,14 @@ def conv_backward_blas(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True,
     # [dW | db] per block: col gets the forward's row of ones, so one GEMM gives both
     # (db = dout_n @ ones; a separate pass over dout cost as much as the fold)
     if numba_gemm:
-        B = NUMBA_BLOCK
-        grad_part = np.empty((-(-N // B), FN, K + 1), dtype=dt)
-        runs = worker_runs(len(grad_part))
-        no_dx = np.empty((0,) + x.shape[1:], dtype=dt)
-        plan = _plan(x, W, None, stride, pad, dt, backward=True)
+        grad_part = np.empty((-(-N // NUMBA_BLOCK), FN, K + 1), dtype=dt)
+        dx_or_none = dx if need_dx else np.empty((0,) + x.shape[1:], dtype=dt)
 
-        def run(i):
-            col, dcol, taps, _ = _taps(plan, x.shape, W.shape, pad, K, P, dt, backward=True)
-            _backward_blocks(x, dout, *runs[i], B, FH, FW, stride, pad, out_h, out_w, W2T,
-                             col, dcol, taps, grad_part, dx if need_dx else no_dx)
+        def run(b0, b1, B, col, dcol, taps, rest):
+            _backward_blocks(x, dout, b0, b1, B, FH, FW, stride, pad, out_h, out_w, W2T, col,
+                             dcol, taps, grad_part, dx_or_none)
 
-        run_tasks(run, len(runs))
+        run_blocks(x, W, None, stride, pad, dt, K, P, True, run)
         return _split_grad(grad_part, dx, W.shape)
     blocks = _blocks(N)
     grad_part = np.empty((len(blocks), FN, K + 1), dtype=dt)

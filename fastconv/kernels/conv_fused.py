@@ -12,12 +12,12 @@ written. The arithmetic is the layers' own: the same per-sample GEMMs as ``conv_
 """
 import numpy as np
 
-from ..config import helper, run_tasks
+from ..config import helper
 from . import _checks as chk
 from . import conv_blas
 from ._conv_common import _check, _check_bias, _result_dtype
-from .conv_blas import (_backward_sample, _end_block, _forward_sample, _plan, _split_grad,
-                        _start_block, _start_run, _taps, _with_bias, worker_runs)
+from .conv_blas import (_backward_sample, _end_block, _forward_sample, _split_grad, _start_block,
+                        _start_run, _with_bias, run_blocks)
 from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
 
 
@@ -70,18 +70,12 @@ def _fused_forward(func, x, W, b, stride, pad, dtype, pool):
     out = np.empty(oshape_out, dtype=dt)
     idx = np.empty(oshape_out if pool else (0, 0, 0, 0), dtype=np.int8)
     mask = np.empty(oshape, dtype=np.bool_)
-    B = conv_blas.NUMBA_BLOCK
-    runs = worker_runs(-(-N // B))
-    plan = _plan(x, W, b, stride, pad, dt, backward=False)
 
-    def run(i):
-        extra = FN * P if pool else 0
-        col, _, taps, y = _taps(plan, x.shape, W.shape, pad, K, P, dt, False, extra=extra)
-        b0, b1 = runs[i]
+    def run(b0, b1, B, col, dcol, taps, y):
         _forward_relu_block(x, b0 * B, min(N, b1 * B), FH, FW, stride, pad, out_h, out_w, Wb,
                             col, taps, y.reshape(FN, -1), mask, out, idx)
 
-    run_tasks(run, len(runs))
+    run_blocks(x, W, b, stride, pad, dt, K, P, False, run, extra=FN * P if pool else 0)
     return out, (idx if pool else None), mask
 
 
@@ -185,16 +179,12 @@ def _fused_backward(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx):
     idx, mask = chk.contiguous(idx), chk.contiguous(mask)
     W2T = chk.contiguous(W.reshape(FN, K).T.astype(dt, copy=False))
     dx = np.empty(x.shape, dtype=dt) if need_dx else np.empty((0,) + x.shape[1:], dtype=dt)
-    B = conv_blas.NUMBA_BLOCK
-    grad_part = np.empty((-(-N // B), FN, K + 1), dtype=dt)
-    runs = worker_runs(len(grad_part))
-    plan = _plan(x, W, None, stride, pad, dt, backward=True)
+    grad_part = np.empty((-(-N // conv_blas.NUMBA_BLOCK), FN, K + 1), dtype=dt)
 
-    def run(i):
-        col, dcol, taps, dy = _taps(plan, x.shape, W.shape, pad, K, P, dt, True, extra=FN * P)
-        _backward_relu_blocks(x, dout, idx, mask, *runs[i], B, FH, FW, stride, pad, out_h,
-                              out_w, W2T, col, dcol, taps, dy.reshape(FN, P), grad_part, dx)
+    def run(b0, b1, B, col, dcol, taps, dy):
+        _backward_relu_blocks(x, dout, idx, mask, b0, b1, B, FH, FW, stride, pad, out_h, out_w,
+                              W2T, col, dcol, taps, dy.reshape(FN, P), grad_part, dx)
 
-    run_tasks(run, len(runs))
+    run_blocks(x, W, None, stride, pad, dt, K, P, True, run, extra=FN * P)
     dx, dW, db = _split_grad(grad_part, dx, W.shape)
     return (dx if need_dx else None), dW, db
