@@ -208,10 +208,18 @@ def test_convolution_backward_without_dx_sets_the_same_gradients(wshape):
     assert dx.shape == x.shape
 
 
-def _assert_fused_backward(fused_backward, layers, ref_conv, ref_dx, d):
+def _assert_fused_backward(fused_backward, layers, ref_conv, ref_dx, d, nan=True):
     """``fused_backward(*layers, d)``, with and without dx, gives the separate layers' dx and
-    the reference convolution's dW and db (NaN from the input in some of them)."""
-    assert np.isnan(ref_conv.dW).any() and not np.isnan(ref_conv.dW).all()
+    the reference convolution's dW and db (NaN from the input in some of them when ``nan``;
+    with a finite input, the per-tap GEMMs run where the shapes take them)."""
+    from fastconv.kernels import conv_blas
+    x, W = layers[0].x, layers[0].W
+    if nan:
+        assert np.isnan(ref_conv.dW).any() and not np.isnan(ref_conv.dW).all()
+    else:
+        assert np.isfinite(ref_conv.dW).all()
+        shift = conv_blas.use_shift(x.shape, W.shape, 1, layers[0].pad, True, x.dtype)
+        assert conv_blas._plan(x, W, None, 1, layers[0].pad, x.dtype, True)[0] == shift
     for need_dx in (True, False):
         layers[0].dW = layers[0].db = None
         dx = fused_backward(*layers, d.copy(), need_dx=need_dx)
@@ -224,17 +232,20 @@ def _assert_fused_backward(fused_backward, layers, ref_conv, ref_dx, d):
         assert layers[0].db.dtype == ref_conv.db.dtype
 
 
-@pytest.mark.parametrize("shape, wshape, pad", [
-    ((4, 1, 28, 28), (6, 1, 5, 5), 0),    # SimpleConvNet's conv1 - relu - pool
-    ((3, 2, 9, 11), (4, 2, 3, 3), 1),     # odd conv output: the last row and column unpooled
+@pytest.mark.parametrize("shape, wshape, pad, nan", [
+    ((4, 1, 28, 28), (6, 1, 5, 5), 0, True),    # SimpleConvNet's conv1 - relu - pool
+    ((3, 2, 9, 11), (4, 2, 3, 3), 1, True),     # odd conv output: the last row and column unpooled
+    # per-tap GEMMs, odd output; finite, else their backward steps aside (conv_blas._plan)
+    ((3, 16, 15, 17), (4, 16, 3, 3), 1, False),
 ])
-def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad):
+def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad, nan):
     from fastconv.kernels import conv
     from fastconv.fusion import conv_relu_pool, conv_relu_pool_backward, forward_layers
     rng = np.random.default_rng(8)
     x = rng.standard_normal(shape)
     x[0, 0, :3, :3] = -1.0  # all-zero windows after ReLU: the first cell wins
-    x[-1, -1, 2, 4] = np.nan
+    if nan:
+        x[-1, -1, 2, 4] = np.nan
     W = rng.standard_normal(wshape)
     b = rng.standard_normal(wshape[0])
     ref_layers = [Convolution(W, b, 1, pad), Relu(), Pooling(2, 2, 2)]
@@ -262,24 +273,26 @@ def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad):
     # NaN from the input included), without the intermediate gradients
     d = rng.standard_normal(out.shape)
     ref_dx = ref_layers[0].backward(ref_layers[1].backward(ref_layers[2].backward(d.copy())))
-    _assert_fused_backward(conv_relu_pool_backward, layers, ref_layers[0], ref_dx, d)
+    _assert_fused_backward(conv_relu_pool_backward, layers, ref_layers[0], ref_dx, d, nan)
     # the walker fuses the run and leaves the other layers alone
     walked = [Convolution(W, b, 1, pad), Relu(), Pooling(2, 2, 2), Relu()]
     np.testing.assert_array_equal(forward_layers(walked, x), np.maximum(ref, 0))
 
 
-@pytest.mark.parametrize("shape, wshape, pad", [
-    ((3, 16, 14, 14), (8, 16, 3, 3), 1),  # DeepConvNet's conv3 - relu (per-tap GEMMs)
-    ((3, 2, 9, 11), (4, 2, 3, 3), 1),     # unfold + GEMM
+@pytest.mark.parametrize("shape, wshape, pad, nan", [
+    ((3, 16, 14, 14), (8, 16, 3, 3), 1, True),   # DeepConvNet's conv3 - relu (per-tap GEMMs
+    ((3, 16, 14, 14), (8, 16, 3, 3), 1, False),  # forward; backward only when finite)
+    ((3, 2, 9, 11), (4, 2, 3, 3), 1, True),      # unfold + GEMM
 ])
-def test_fused_conv_relu_equals_the_two_layers(shape, wshape, pad):
+def test_fused_conv_relu_equals_the_two_layers(shape, wshape, pad, nan):
     """Convolution -> Relu in one pass: the same output, mask, dW, db and dx bit for bit (the
     same GEMMs in the same order), NaN from the input included; the walkers fuse the pairs
     that no pooling follows."""
     from fastconv.fusion import backward_layers, conv_relu, conv_relu_backward, forward_layers
     rng = np.random.default_rng(9)
     x = rng.standard_normal(shape)
-    x[-1, -1, 2, 4] = np.nan
+    if nan:
+        x[-1, -1, 2, 4] = np.nan
     W = rng.standard_normal(wshape)
     b = rng.standard_normal(wshape[0])
     ref_layers = [Convolution(W, b, 1, pad), Relu()]
@@ -291,7 +304,7 @@ def test_fused_conv_relu_equals_the_two_layers(shape, wshape, pad):
     np.testing.assert_array_equal(layers[1].mask, ref_layers[1].mask)
     d = rng.standard_normal(out.shape)
     ref_dx = ref_layers[0].backward(ref_layers[1].backward(d.copy()))
-    _assert_fused_backward(conv_relu_backward, layers, ref_layers[0], ref_dx, d)
+    _assert_fused_backward(conv_relu_backward, layers, ref_layers[0], ref_dx, d, nan)
     # walkers over conv - relu - conv - relu: both pairs, the first without dx
     W2 = rng.standard_normal((5, wshape[0], 3, 3))
     b2 = rng.standard_normal(5)
@@ -308,3 +321,4 @@ def test_fused_conv_relu_equals_the_two_layers(shape, wshape, pad):
     for a, c in ((walked[0], plain[0]), (walked[2], plain[2])):
         np.testing.assert_array_equal(a.dW, c.dW)
         np.testing.assert_array_equal(a.db, c.db)
+
