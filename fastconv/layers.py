@@ -20,10 +20,11 @@ __all__ = ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "Dropout", "BatchNorm
 
 
 def _compute_dtype(*arrays):
-    """float64 (the book's rule) unless float32 mode is on; then the arrays' result type."""
+    """float64 (the book's rule) unless float32 mode is on; then the result type of the
+    arrays (or dtypes)."""
     if not config.keep_dtype():
         return np.dtype(np.float64)
-    return np.result_type(*[a.dtype for a in arrays], np.float32)
+    return np.result_type(*[getattr(a, "dtype", a) for a in arrays], np.float32)
 
 
 class Relu:

@@ -51,6 +51,16 @@ def run_all():
         pooled, idx, mask = conv.conv_relu_pool_forward(xs, Ws, b[:5], 1, 1)
         dp = rng.standard_normal(pooled.shape)
         parts += [pooled, idx, mask, *conv.conv_relu_pool_backward(dp, idx, mask, xs, Ws, 1, 1)]
+        # two runs in a row on the threads in one go: per-tap pooled, then unfold unpooled
+        W3 = rng.standard_normal((3, 5, 3, 3))
+        st = conv.conv_relu_stack_forward(xs, [(Ws, b[:5], 1, 1, True, np.float64),
+                                               (W3, b[:3], 1, 1, False, np.float64)])
+        parts += [a for res in st for a in res if a is not None]
+        dx, grads = conv.conv_relu_stack_backward(
+            rng.standard_normal(st[1][0].shape),
+            [(xs, Ws, st[0][1], st[0][2], 1, 1, np.float64),
+             (st[0][0], W3, None, st[1][2], 1, 1, np.float64)])
+        parts += [dx] + [a for g in grads for a in g]
     for stride in (1, 2):  # overlapping and disjoint windows
         out, arg = pooling.maxpool_forward(x, 3, 3, stride, 1)
         g = rng.standard_normal(out.shape)

@@ -380,3 +380,55 @@ def test_nan_input_gives_the_books_nan_pattern_on_per_tap_layers(where):
         finite = ~np.isnan(c)
         assert_close(a[finite], c[finite])
     assert not np.isnan(want[1]).all()  # some taps never meet the NaN
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_stacked_convolutions_equal_the_fused_passes_one_by_one(dt):
+    """conv_relu_stack_forward / _backward: the stages one after another on the threads in
+    one go give each fused pass's outputs and gradients bit for bit (a per-tap stage, an
+    unfold one, pooled and not, an odd sample count); and the books' loops agree."""
+    if "blas_numba" not in conv._PATHS:
+        pytest.skip("the fused passes need the Numba GEMM path (SciPy)")
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((11, 16, 16, 16)).astype(dt)
+    W1, W2 = rng.standard_normal((6, 16, 3, 3)).astype(dt), rng.standard_normal((4, 6, 3, 3))
+    b1, b2 = rng.standard_normal(6).astype(dt), rng.standard_normal(4)
+    W2, b2 = W2.astype(dt), b2.astype(dt)
+    p1, i1, m1 = conv.conv_relu_pool_forward(x, W1, b1, 1, 1, dt)
+    y2, m2 = conv.conv_relu_forward(p1, W2, b2, 1, 0, dt)
+    st = conv.conv_relu_stack_forward(x, [(W1, b1, 1, 1, True, dt), (W2, b2, 1, 0, False, dt)])
+    for got, want in zip([a for r in st for a in r if a is not None], [p1, i1, m1, y2, m2]):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    assert st[1][1] is None
+    d = rng.standard_normal(y2.shape).astype(dt)
+    dp1, dW2, db2 = conv.conv_relu_backward(d, m2, p1, W2, 1, 0, dt)
+    want = [conv.conv_relu_pool_backward(dp1, i1, m1, x, W1, 1, 1, dt), (dp1, dW2, db2)]
+    stages = [(x, W1, i1, m1, 1, 1, dt), (p1, W2, None, m2, 1, 0, dt)]
+    for need_dx in (True, False):
+        dx, grads = conv.conv_relu_stack_backward(d, stages, need_dx=need_dx)
+        if need_dx:
+            np.testing.assert_array_equal(dx, want[0][0])
+        else:
+            assert dx is None
+        for (dW, db), (_, wdW, wdb) in zip(grads, want):
+            np.testing.assert_array_equal(dW, wdW)
+            np.testing.assert_array_equal(db, wdb)
+    if dt == np.float64:  # and the book's own layers, by loops
+        r, mask = nv.book_relu_forward(nv.loop_conv_forward(x, W1, b1, 1, 1))
+        assert_close(st[0][0], nv.book_pool_forward(r, 2, 2, 2)[0])
+        np.testing.assert_array_equal(st[0][2], mask)
+
+
+def test_stacked_convolutions_check_their_stages():
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 3, 8, 8))
+    W1, W2 = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal((2, 5, 3, 3))
+    with pytest.raises(ValueError, match=r"conv_relu_stack_forward: x has 4 channels .* W "
+                                         r"expects 5"):
+        conv.conv_relu_stack_forward(x, [(W1, np.zeros(4), 1, 1, False, np.float64),
+                                         (W2, np.zeros(2), 1, 1, False, np.float64)])
+    with pytest.raises(ValueError, match="conv_relu_stack_forward: the stages must share one "
+                                         "dtype"):
+        conv.conv_relu_stack_forward(x, [(W1, np.zeros(4), 1, 1, False, np.float64),
+                                         (W1, np.zeros(4), 1, 1, False, np.float32)])

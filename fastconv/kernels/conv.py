@@ -19,7 +19,8 @@ from ._conv_common import (_check, _check_bias, _fold_sample, _result_dtype,  # 
 from .conv_blas import (conv_backward_blas, conv_backward_blas_numba, conv_forward_blas,
                         conv_forward_blas_numba)
 from .conv_fused import (conv_relu_backward, conv_relu_forward,  # noqa: F401 (fused passes)
-                         conv_relu_pool_backward, conv_relu_pool_forward)
+                         conv_relu_pool_backward, conv_relu_pool_forward,
+                         conv_relu_stack_backward, conv_relu_stack_forward)
 from .im2col import _fold, _unfold
 
 

@@ -196,18 +196,39 @@ def _taps(plan, x_shape, W_shape, pad, K, P, dt, backward, extra=0):
 
 
 def run_blocks(x, W, b, stride, pad, dt, K, P, backward, call, extra=0):
-    """The Numba path's threads: ``call(b0, b1, B, col, dcol, taps, rest)`` once per worker
-    over its run of blocks ``b0..b1`` of ``B = NUMBA_BLOCK`` samples, with that thread's
-    buffers (:func:`_taps`, ``extra`` more items in ``rest``) for the plan all share."""
-    B = NUMBA_BLOCK
-    runs = worker_runs(-(-x.shape[0] // B))
+    """The Numba path's threads for one convolution: ``call(b0, b1, B, col, dcol, taps,
+    rest)`` once per worker over its run of blocks ``b0..b1`` of ``B = NUMBA_BLOCK``
+    samples, with that thread's buffers (:func:`_taps`, ``extra`` more items in ``rest``)
+    for the plan all share."""
+    run_stages([stage(x, W, b, stride, pad, dt, K, P, backward, call, extra)], x.shape[0])
+
+
+def stage(x, W, b, stride, pad, dt, K, P, backward, call, extra=0):
+    """One convolution of a :func:`run_stages` run: ``run(b0, b1)`` takes the calling
+    thread's buffers and calls ``call`` (as :func:`run_blocks`) on blocks ``b0..b1``."""
     plan = _plan(x, W, b, stride, pad, dt, backward)
 
-    def run(i):
+    def run(b0, b1):
         col, dcol, taps, rest = _taps(plan, x.shape, W.shape, pad, K, P, dt, backward, extra)
-        call(*runs[i], B, col, dcol, taps, rest)
+        call(b0, b1, NUMBA_BLOCK, col, dcol, taps, rest)
 
-    run_tasks(run, len(runs))
+    return run
+
+
+def run_stages(stages, N):
+    """Each worker takes its run of blocks of the N samples through every stage in turn.
+
+    One hand-over to the threads for the whole sequence: a stage reads only what the stage
+    before wrote for the same samples, and each worker keeps its samples in every stage, so
+    no thread waits for another between stages (DeepConvNet's six convolutions: one
+    hand-over instead of six, bench/README). Same blocks, same bits as stage by stage."""
+    runs = worker_runs(-(-N // NUMBA_BLOCK))
+
+    def task(i):
+        for run in stages:
+            run(*runs[i])
+
+    run_tasks(task, len(runs))
 
 
 def _with_bias(W, b, dt):

@@ -17,7 +17,7 @@ from . import _checks as chk
 from . import conv_blas
 from ._conv_common import _check, _check_bias, _result_dtype
 from .conv_blas import (_backward_sample, _end_block, _forward_sample, _split_grad, _start_block,
-                        _start_run, _with_bias, run_blocks)
+                        _start_run, _with_bias, run_stages, stage)
 from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
 
 
@@ -55,6 +55,14 @@ def _forward_relu_block(x, n0, n1, FH, FW, stride, pad, out_h, out_w, Wb, col, t
 
 def _fused_forward(func, x, W, b, stride, pad, dtype, pool):
     # the wrapper of both forwards: (out, idx, mask), idx None without pooling
+    out, idx, mask, run = _forward_stage(func, x, W, b, stride, pad, dtype, pool)
+    run_stages([run], out.shape[0])
+    return out, idx, mask
+
+
+def _forward_stage(func, x, W, b, stride, pad, dtype, pool):
+    # checks and outputs of one fused forward, and its conv_blas.stage (not run yet):
+    # (out, idx, mask, run). x is only read when the stage runs
     x, W, stride, pad, oshape = _check(func, x, W, stride, pad)
     b = _check_bias(func, b, W.shape[0])
     dt = _result_dtype(x, W, dtype)
@@ -71,12 +79,12 @@ def _fused_forward(func, x, W, b, stride, pad, dtype, pool):
     idx = np.empty(oshape_out if pool else (0, 0, 0, 0), dtype=np.int8)
     mask = np.empty(oshape, dtype=np.bool_)
 
-    def run(b0, b1, B, col, dcol, taps, y):
+    def call(b0, b1, B, col, dcol, taps, y):
         _forward_relu_block(x, b0 * B, min(N, b1 * B), FH, FW, stride, pad, out_h, out_w, Wb,
                             col, taps, y.reshape(FN, -1), mask, out, idx)
 
-    run_blocks(x, W, b, stride, pad, dt, K, P, False, run, extra=FN * P if pool else 0)
-    return out, (idx if pool else None), mask
+    run = stage(x, W, b, stride, pad, dt, K, P, False, call, extra=FN * P if pool else 0)
+    return out, (idx if pool else None), mask, run
 
 
 def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
@@ -157,6 +165,15 @@ def conv_relu_backward(dout, mask, x, W, stride=1, pad=0, dtype=None, need_dx=Tr
 
 def _fused_backward(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx):
     # the wrapper of both backwards; idx None: no pooling
+    _, run, finish = _backward_stage(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx)
+    run_stages([run], x.shape[0])
+    return finish()
+
+
+def _backward_stage(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx):
+    # checks and buffers of one fused backward, and its conv_blas.stage (not run yet):
+    # (dx, run, finish), finish() -> (dx or None, dW, db) once it ran; dx is the buffer the
+    # run fills (no samples when need_dx is False). dout is only read when it runs
     x, W, stride, pad, oshape = _check(func, x, W, stride, pad)
     N, FN, out_h, out_w = oshape
     gshape = (N, FN, out_h // 2, out_w // 2) if idx is not None else oshape
@@ -181,10 +198,64 @@ def _fused_backward(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx):
     dx = np.empty(x.shape, dtype=dt) if need_dx else np.empty((0,) + x.shape[1:], dtype=dt)
     grad_part = np.empty((-(-N // conv_blas.NUMBA_BLOCK), FN, K + 1), dtype=dt)
 
-    def run(b0, b1, B, col, dcol, taps, dy):
+    def call(b0, b1, B, col, dcol, taps, dy):
         _backward_relu_blocks(x, dout, idx, mask, b0, b1, B, FH, FW, stride, pad, out_h, out_w,
                               W2T, col, dcol, taps, dy.reshape(FN, P), grad_part, dx)
 
-    run_blocks(x, W, None, stride, pad, dt, K, P, True, run, extra=FN * P)
-    dx, dW, db = _split_grad(grad_part, dx, W.shape)
-    return (dx if need_dx else None), dW, db
+    def finish():
+        dxs, dW, db = _split_grad(grad_part, dx, W.shape)
+        return (dxs if need_dx else None), dW, db
+
+    return dx, stage(x, W, None, stride, pad, dt, K, P, True, call, extra=FN * P), finish
+
+
+def conv_relu_stack_forward(x, stages):
+    """Several :func:`conv_relu_pool_forward` / :func:`conv_relu_forward` in a row, each
+    stage's output the next one's input, on the threads in one go (each worker takes its
+    samples through every stage: ``conv_blas.run_stages``).
+
+    ``stages``: ``(W, b, stride, pad, pool, dtype)`` each, ``pool`` True for a 2x2 stride-2
+    max pooling after the ReLU; all of one ``dtype``. Returns ``(out, idx, mask)`` per stage,
+    the numbers of the stages run one by one (``idx`` None where ``pool`` is False)."""
+    func = "conv_relu_stack_forward"
+    _one_dtype(func, [st[5] for st in stages])
+    results, runs = [], []
+    for W, b, stride, pad, pool, dtype in stages:
+        out, idx, mask, run = _forward_stage(func, x, W, b, stride, pad, dtype, pool)
+        results.append((out, idx, mask))
+        runs.append(run)
+        x = out
+    run_stages(runs, results[0][0].shape[0])
+    return results
+
+
+def conv_relu_stack_backward(dout, stages, need_dx=True):
+    """The backward of :func:`conv_relu_stack_forward`, from the last stage's output
+    gradient ``dout``, on the threads in one go.
+
+    ``stages`` in forward order: ``(x, W, idx, mask, stride, pad, dtype)`` each (``idx``
+    None for a stage without pooling), all of one ``dtype``. Returns ``(dx, grads)``: the
+    first stage's input gradient (None when ``need_dx`` is False) and ``(dW, db)`` per stage,
+    in forward order, the numbers of the stages' backwards run one by one."""
+    func = "conv_relu_stack_backward"
+    _one_dtype(func, [st[6] for st in stages])
+    runs, finishes = [], []
+    for k in reversed(range(len(stages))):
+        x, W, idx, mask, stride, pad, dtype = stages[k]
+        if k < len(stages) - 1 and dout.dtype != _result_dtype(chk.as_array(func, "x", x), W,
+                                                               dtype):
+            raise ValueError(f"{func}: the stages must share one dtype, got {dout.dtype} "
+                             f"after stage {k}")
+        # the next stage back reads this one's dx buffer, which this one fills first
+        dout, run, finish = _backward_stage(func, dout, idx, mask, x, W, stride, pad, dtype,
+                                            need_dx or k > 0)
+        runs.append(run)
+        finishes.append(finish)
+    run_stages(runs, np.shape(stages[0][0])[0])
+    done = [finish() for finish in reversed(finishes)]
+    return done[0][0], [(dW, db) for _, dW, db in done]
+
+
+def _one_dtype(func, dtypes):
+    if len({np.dtype(d) for d in dtypes}) != 1:
+        raise ValueError(f"{func}: the stages must share one dtype, got {dtypes}")
