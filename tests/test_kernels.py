@@ -360,14 +360,17 @@ def test_deepconvnet_conv2_shape_matches_book():
         assert_close(got, want)
 
 
-@pytest.mark.parametrize("where", ["first column", "last column", "inside"])
-def test_nan_input_gives_the_books_nan_pattern_on_per_tap_layers(where):
-    """A NaN in the input of a layer that takes the per-tap GEMMs: the wide grid would
-    multiply it by zero for taps that never meet it (NaN where the book's dW is finite), so
-    backward takes the unfold path for non-finite input; forward drops those columns."""
+@pytest.mark.parametrize("where, value", [("first column", np.nan), ("last column", np.nan),
+                                          ("inside", np.nan), ("last column", np.inf),
+                                          ("first column", -np.inf)])
+def test_nan_input_gives_the_books_nan_pattern_on_per_tap_layers(where, value):
+    """A NaN (or inf) in the input of a layer that takes the per-tap GEMMs: the wide grid
+    would multiply it by zero for taps that never meet it (NaN where the book's dW is
+    finite), so backward takes the unfold path for non-finite input; forward drops those
+    columns."""
     rng = np.random.default_rng(13)
     x = rng.standard_normal((2, 16, 16, 16))
-    x[1, 3, 5, {"first column": 0, "last column": 15, "inside": 7}[where]] = np.nan
+    x[1, 3, 5, {"first column": 0, "last column": 15, "inside": 7}[where]] = value
     Wt = rng.standard_normal((4, 16, 3, 3))
     b = rng.standard_normal(4)
     ref, col, col_W = nv.book_conv_forward(x, Wt, b, 1, 1)
@@ -377,9 +380,26 @@ def test_nan_input_gives_the_books_nan_pattern_on_per_tap_layers(where):
     want = nv.book_conv_backward(dout, x, Wt, col, col_W, 1, 1)
     for a, c in [(out, ref), *zip(got, want)]:
         np.testing.assert_array_equal(np.isnan(a), np.isnan(c))
-        finite = ~np.isnan(c)
+        np.testing.assert_array_equal(a[np.isinf(c)], c[np.isinf(c)])
+        finite = np.isfinite(c)
         assert_close(a[finite], c[finite])
     assert not np.isnan(want[1]).all()  # some taps never meet the NaN
+    assert not conv_blas._plan(x, Wt, None, 1, 1, np.float64, backward=True)[0]
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_nonfinite_finds_every_inf_and_nan(dt):
+    """The per-tap backward's input test: any inf or NaN, wherever it sits (the loop's
+    vector body or its tail); huge finite values whose sum overflows are finite."""
+    from fastconv.kernels.conv_blas import _nonfinite
+    a = np.full(37, np.finfo(dt).max / 2, dtype=dt)
+    assert not _nonfinite(a)
+    for i in (0, 17, 36):
+        for v in (np.nan, np.inf, -np.inf):
+            b = a.copy()
+            b[i] = v
+            assert _nonfinite(b)
+    assert not _nonfinite(np.empty(0, dt))
 
 
 @pytest.mark.parametrize("dt", [np.float64, np.float32])

@@ -156,16 +156,27 @@ def _scratch(shape, dtype):
     return buf[:need].view(dtype).reshape(shape)
 
 
+@helper
+def _nonfinite(flat):
+    # whether any item of the 1-D array is inf or NaN (v - v is 0 for every finite v). No
+    # early exit, so LLVM vectorises it: DeepConvNet conv2's input in 0.07 ms, against 0.31
+    # for np.sum (in-session script)
+    bad = False
+    for i in range(flat.shape[0]):
+        v = flat[i]
+        bad |= (v - v) != 0
+    return bad
+
+
 def _plan(x, W, b, stride, pad, dt, backward):
     """What every thread shares: whether the per-tap GEMMs run (``conv_shift.use_shift``),
     their weights, (FH*FW, FN, C) for forward or (FH*FW, C, FN) for backward, and the bias.
 
     Backward takes them only when x and W are finite: their wide grid multiplies a few
     input values that the tap never meets by zeros, which adds nothing unless the value is
-    inf or NaN, and the book's dW would then stay finite where theirs turned NaN. A sum is
-    the cheap test (an overflow to inf only costs the faster path)."""
+    inf or NaN, and the book's dW would then stay finite where theirs turned NaN."""
     if not use_shift(x.shape, W.shape, stride, pad, backward, dt) or (
-            backward and not (np.isfinite(np.sum(x)) and np.isfinite(np.sum(W)))):
+            backward and (_nonfinite(x.reshape(-1)) or _nonfinite(W.reshape(-1)))):
         return False, np.empty((0, 0, 0), dt), np.empty(0, dt)
     bias = np.empty(0, dt) if backward else np.ascontiguousarray(b, dtype=dt)
     return True, tap_weights(W, dt, transposed=backward), bias
