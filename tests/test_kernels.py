@@ -159,8 +159,9 @@ def test_maxpool_2x2_stride2_nan_and_ties_match_book(shape):
     np.testing.assert_array_equal(np.signbit(dx), np.signbit(ref_dx))
 
 
-def test_relu_matches_book_and_writes_into_dout():
-    x = np.random.default_rng(5).standard_normal((3, 4, 5, 6))
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (2, 3, 150, 160)])  # serial, parallel
+def test_relu_matches_book_and_writes_into_dout(shape):
+    x = np.random.default_rng(5).standard_normal(shape)
     x[0, 0, 0, :3] = [0.0, -0.0, np.nan]
     out, mask = activation.relu_forward(x)
     ref, ref_mask = nv.book_relu_forward(x)
@@ -172,7 +173,7 @@ def test_relu_matches_book_and_writes_into_dout():
     assert got is dout
     np.testing.assert_array_equal(dout, expected)
     # a strided view is written through as well
-    big = np.random.default_rng(7).standard_normal((3, 4, 5, 12))
+    big = np.random.default_rng(7).standard_normal(shape[:3] + (2 * shape[3],))
     view = big[..., ::2]
     exp_view = nv.book_relu_backward(view.copy(), mask)
     activation.relu_backward(view, mask)

@@ -5,6 +5,11 @@ from numba import prange
 from ..config import kernel
 from . import _checks as chk
 
+# Below this many values the serial loop runs: a parallel launch in a step (the threads
+# cold, or OpenBLAS's just busy) cost ~80-90 us against 7-21 us for 10,000 values on one
+# thread; the two met between 100,000 and 300,000 (in-session script, bench/README).
+SERIAL_BELOW = 1 << 17
+
 
 @kernel
 def _relu_forward(x, out, mask):
@@ -30,7 +35,8 @@ def relu_forward(x):
     x = np.asarray(x)
     out = np.empty(x.shape, dtype=x.dtype)
     mask = np.empty(x.shape, dtype=np.bool_)
-    _relu_forward(chk.contiguous(x).reshape(-1), out.reshape(-1), mask.reshape(-1))
+    run = _relu_forward.serial if x.size < SERIAL_BELOW else _relu_forward
+    run(chk.contiguous(x).reshape(-1), out.reshape(-1), mask.reshape(-1))
     return out, mask
 
 
@@ -41,7 +47,8 @@ def relu_backward(dout, mask):
     mask = np.asarray(mask)
     chk.check_shape("relu_backward", "dout", dout, mask.shape)
     if dout.flags.c_contiguous and mask.flags.c_contiguous:
-        _relu_backward(dout.reshape(-1), mask.reshape(-1))
+        run = _relu_backward.serial if dout.size < SERIAL_BELOW else _relu_backward
+        run(dout.reshape(-1), mask.reshape(-1))
     else:
         dout[mask] = 0  # a strided view: NumPy writes through it correctly
     return dout
