@@ -58,7 +58,8 @@ import numba
 
 __all__ = ["kernel", "helper", "inline", "run_tasks", "run_workers", "set_num_threads",
            "get_num_threads", "set_parallel", "parallel_enabled", "set_keep_dtype", "keep_dtype",
-           "CACHE", "FASTMATH", "THREADING_LAYER", "threading_layer", "reread_openblas_env"]
+           "CACHE", "FASTMATH", "THREADING_LAYER", "threading_layer", "reread_openblas_env",
+           "openblas_controllers"]
 
 
 def _env_flag(name, default):
@@ -109,20 +110,25 @@ def reread_openblas_env():
     spinning after each GEMM, starving the Numba kernels (a DeepConvNet float32 step took
     1.8x as long, bench/README). Returns how many libraries were changed; other BLAS (MKL,
     Accelerate) and OpenBLAS builds without these exported functions are left alone."""
-    try:
-        from threadpoolctl import ThreadpoolController
-        libs = [c.dynlib for c in ThreadpoolController().lib_controllers
-                if c.internal_api == "openblas"]
-    except Exception:  # optional: without threadpoolctl nothing is changed
-        return 0
     changed = 0
-    for lib in libs:
+    for lib in (c.dynlib for c in openblas_controllers()):
         if hasattr(lib, "openblas_read_env") and hasattr(lib, "blas_thread_shutdown_"):
             lib.openblas_read_env()
             # the threads restart at the next multithreaded call, with the new timeout
             lib.blas_thread_shutdown_()
             changed += 1
     return changed
+
+
+def openblas_controllers():
+    """threadpoolctl's controllers of the OpenBLAS libraries loaded in this process (NumPy's,
+    SciPy's), [] without threadpoolctl (optional: then fastconv leaves BLAS alone)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+        return [c for c in ThreadpoolController().lib_controllers
+                if c.internal_api == "openblas"]
+    except Exception:
+        return []
 
 
 def set_parallel(flag):
@@ -161,11 +167,12 @@ class _Kernel:
     """Serial and parallel Numba variants of one Python loop function.
 
     Calling it runs the variant chosen by :func:`set_parallel`; ``.serial`` and ``.parallel``
-    give direct access (tests and benchmarks compare them).
+    give direct access (tests and benchmarks compare them); :meth:`sized` picks by size.
     """
 
-    def __init__(self, func):
+    def __init__(self, func, serial_below=0):
         self.py_func = func
+        self.serial_below = serial_below
         self.__name__ = func.__name__
         self.__doc__ = func.__doc__
         opts = dict(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -177,10 +184,18 @@ class _Kernel:
             return self.parallel(*args)
         return self.serial(*args)
 
+    def sized(self, n):
+        """What runs a call on ``n`` values: the serial variant below ``serial_below`` (there
+        a parallel launch costs more than the loop), else this kernel as called."""
+        return self.serial if n < self.serial_below else self
 
-def kernel(func):
-    """Decorator: compile ``func`` (loops written with ``numba.prange``) serial and parallel."""
-    return _Kernel(func)
+
+def kernel(func=None, *, serial_below=0):
+    """Decorator: compile ``func`` (loops written with ``numba.prange``) serial and parallel.
+    ``@kernel(serial_below=N)``: :meth:`_Kernel.sized` runs fewer than N values serially."""
+    if func is None:
+        return lambda f: _Kernel(f, serial_below)
+    return _Kernel(func, serial_below)
 
 
 def helper(func):

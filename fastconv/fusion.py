@@ -28,7 +28,7 @@ def _fusable(conv_layer, relu, pool, x=None):
 
 
 def _numba_path(conv_layer, x):
-    shape = np.shape(conv_layer.x if x is None else x) if not isinstance(x, tuple) else x
+    shape = x if isinstance(x, tuple) else np.shape(conv_layer.x if x is None else x)
     return conv.conv_path(shape, np.shape(conv_layer.W), conv_layer.stride) == "blas_numba"
 
 
@@ -160,15 +160,13 @@ def backward_layers(layers, dout):
     i = len(layers) - 1
     while i >= 0:
         groups = _backward_run(layers, i, dout)
-        n = sum(len(group) for group in groups)
-        if len(groups) > 1 and len({_compute_dtype(g[0].x, g[0].W) for g in groups}) == 1:
-            dout = _stack_backward(groups, dout, need_dx=i - n + 1 > 0)
-            i -= n
-            continue
         if groups:
-            backward = _fused_backward if len(groups[0]) == 3 else _pair_backward
-            dout = backward(*groups[0], dout, need_dx=i - len(groups[0]) + 1 > 0)
-            i -= len(groups[0])
+            i -= sum(len(group) for group in groups)
+            if len(groups) > 1:
+                dout = _stack_backward(groups, dout, need_dx=i >= 0)
+            else:
+                backward = _fused_backward if len(groups[0]) == 3 else _pair_backward
+                dout = backward(*groups[0], dout, need_dx=i >= 0)
             continue
         layer = layers[i]
         if isinstance(layer, Convolution) and i == 0:
@@ -192,14 +190,12 @@ def forward_layers(layers, x, train_flg=None):
     i = 0
     while i < len(layers):
         groups = _forward_run(layers, i, x)
-        if len(groups) > 1 and _same_dtype(groups, x):
-            x = _stack_forward(groups, x)
-            i += sum(len(group) for group in groups)
-            continue
         if groups:
-            forward = _fused_forward if len(groups[0]) == 3 else _pair_forward
-            x = forward(*groups[0], x)
-            i += len(groups[0])
+            i += sum(len(group) for group in groups)
+            if len(groups) > 1:
+                x = _stack_forward(groups, x)
+            else:
+                x = (_fused_forward if len(groups[0]) == 3 else _pair_forward)(*groups[0], x)
             continue
         if train_flg is not None and isinstance(layers[i], Dropout):
             x = layers[i].forward(x, train_flg)
@@ -210,9 +206,10 @@ def forward_layers(layers, x, train_flg=None):
 
 
 def _forward_run(layers, i, x):
-    """The fusable runs from ``layers[i]`` on, each feeding the next: lists of three
-    (Convolution, Relu, Pooling) or two (Convolution, Relu) layers."""
-    groups, shape = [], tuple(np.shape(x))
+    """The fusable runs from ``layers[i]`` on, each feeding the next and computing in the
+    first one's dtype (the stacked passes take one): lists of three (Convolution, Relu,
+    Pooling) or two (Convolution, Relu) layers."""
+    groups, shape, dt = [], tuple(np.shape(x)), np.asarray(x).dtype
     while shape is not None:
         if i + 2 < len(layers) and _fusable(*layers[i:i + 3], shape):
             group = layers[i:i + 3]
@@ -220,6 +217,10 @@ def _forward_run(layers, i, x):
             group = layers[i:i + 2]
         else:
             break
+        group_dt = _compute_dtype(dt, group[0].W)  # dt: its input's, the run before's
+        if groups and group_dt != dt:
+            break
+        dt = group_dt
         groups.append(group)
         shape = _output_shape(group[0], shape, pooled=len(group) == 3)
         i += len(group)
@@ -244,8 +245,8 @@ def _output_shape(conv_layer, shape, pooled):
 
 def _backward_run(layers, i, dout):
     """The fused runs ending at ``layers[i]`` and going back, each taking the dx of the one
-    after it: the groups of :func:`_forward_run`, last first."""
-    groups, shape = [], tuple(np.shape(dout))
+    after it and computing in one dtype: the groups of :func:`_forward_run`, last first."""
+    groups, shape, dt = [], tuple(np.shape(dout)), None
     while True:
         if i >= 2 and _fusable_backward(*layers[i - 2:i + 1]):
             group = layers[i - 2:i + 1]
@@ -255,23 +256,16 @@ def _backward_run(layers, i, dout):
             group, fits = layers[i - 1:i + 1], True
         else:
             break
-        if not fits and groups:  # the run's own checks raise for a first group that misfits
+        if groups and not fits:  # the run's own checks raise for a first group that misfits
             break
+        group_dt = _compute_dtype(group[0].x, group[0].W)
+        if groups and group_dt != dt:
+            break
+        dt = group_dt
         groups.append(group)
         shape = tuple(np.shape(group[0].x))
         i -= len(group)
     return groups
-
-
-def _same_dtype(groups, x):
-    # whether the runs in a row, from input x, compute in one dtype (the stacked passes
-    # need one)
-    dt = np.asarray(x).dtype
-    dts = set()
-    for group in groups:
-        dt = _compute_dtype(dt, group[0].W)
-        dts.add(dt)
-    return len(dts) == 1
 
 
 def _stack_forward(groups, x):

@@ -1,5 +1,6 @@
 """The per-tap GEMMs of conv_shift, the finiteness test before their backward, and runs of
-fused convolutions on the threads in one go (conv_relu_stack_forward / _backward)."""
+fused convolutions on the threads in one go (conv_relu_stack_forward / _backward, and the
+walkers of fastconv.fusion that use them)."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 import naive as nv
 from conftest import assert_close
 from fastconv.kernels import conv, conv_blas
+from fastconv.layers import Convolution, Pooling, Relu
 from test_kernels import conv_case
 
 
@@ -180,3 +182,108 @@ def test_stacked_convolutions_check_their_stages():
                                          "dtype"):
         conv.conv_relu_stack_forward(x, [(W1, np.zeros(4), 1, 1, False, np.float64),
                                          (W1, np.zeros(4), 1, 1, False, np.float32)])
+
+
+@pytest.mark.parametrize("keep32", [False, True])
+def test_runs_in_a_row_take_the_stacked_passes_with_the_layers_numbers(keep32):
+    """forward_layers / backward_layers over Relu, conv-relu-pool (per-tap GEMMs), conv-relu
+    (unfold), conv-relu-pool: the three runs go to the threads in one go each way, and every
+    output, attribute, gradient and the dx handed to the first Relu equal the layers' own
+    calls bit for bit, in float64 and in float32 mode."""
+    from fastconv import config
+    from fastconv.fusion import backward_layers, forward_layers
+    from fastconv.kernels import conv
+    if conv.conv_path((1, 1, 4, 4), (1, 1, 3, 3)) != "blas_numba":
+        pytest.skip("the fused passes need the Numba GEMM path (SciPy)")
+    dt = np.float32 if keep32 else np.float64
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((7, 16, 17, 16)).astype(dt)
+    shapes = [(6, 16, 3, 3), (5, 6, 3, 3), (4, 5, 2, 2)]
+    params = [(rng.standard_normal(s).astype(dt), rng.standard_normal(s[0]).astype(dt))
+              for s in shapes]
+
+    def build():
+        (W1, b1), (W2, b2), (W3, b3) = params
+        return [Relu(), Convolution(W1, b1, 1, 1), Relu(), Pooling(2, 2, 2),
+                Convolution(W2, b2, 1, 1), Relu(), Convolution(W3, b3, 1, 0), Relu(),
+                Pooling(2, 2, 2)]
+
+    previous = config.keep_dtype()
+    config.set_keep_dtype(keep32)
+    calls = []
+    real = conv.conv_relu_stack_forward, conv.conv_relu_stack_backward
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for name, func in zip(("conv_relu_stack_forward", "conv_relu_stack_backward"), real):
+                mp.setattr(conv, name, lambda *a, _f=func, _n=name, **k: (
+                    calls.append((_n, len(a[1]))), _f(*a, **k))[1])
+            walked, plain = build(), build()
+            got_dx = []
+            first_backward = walked[0].backward
+            walked[0].backward = lambda d: got_dx.append(first_backward(d)) or got_dx[-1]
+            out = forward_layers(walked, x)
+            ref = x
+            for layer in plain:
+                ref = layer.forward(ref)
+            g = rng.standard_normal(ref.shape).astype(dt)
+            backward_layers(walked, g.copy())
+            for layer in reversed(plain):
+                g = layer.backward(g)
+    finally:
+        config.set_keep_dtype(previous)
+    assert calls == [("conv_relu_stack_forward", 3), ("conv_relu_stack_backward", 3)]
+    np.testing.assert_array_equal(out, ref)
+    assert out.dtype == ref.dtype
+    for a, c in zip(walked, plain):
+        for attr in ("x", "mask", "arg_max", "dW", "db"):
+            if hasattr(c, attr) and getattr(c, attr) is not None:
+                want = getattr(c, attr)
+                np.testing.assert_array_equal(getattr(a, attr), want)
+                assert np.asarray(getattr(a, attr)).dtype == np.asarray(want).dtype
+    # the first Relu got the stacked backward's dx: what it returned equals the layers' own
+    assert len(got_dx) == 1
+    np.testing.assert_array_equal(got_dx[0], g)
+
+
+def test_runs_in_a_row_of_different_dtypes_are_not_stacked():
+    """float32 mode with a float64 filter in the second run: the two runs compute in
+    different dtypes, so the walkers hand them over one at a time (a stacked pass takes one
+    dtype), with the layers' own numbers and dtypes."""
+    from fastconv import config
+    from fastconv.fusion import backward_layers, forward_layers
+    from fastconv.kernels import conv
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 2, 10, 10)).astype(np.float32)
+    W1, b1 = rng.standard_normal((4, 2, 3, 3)).astype(np.float32), np.zeros(4, np.float32)
+    W2, b2 = rng.standard_normal((3, 4, 3, 3)), np.zeros(3)
+
+    def build():
+        return [Convolution(W1, b1, 1, 1), Relu(), Pooling(2, 2, 2), Convolution(W2, b2, 1, 1),
+                Relu()]
+
+    previous = config.keep_dtype()
+    config.set_keep_dtype(True)
+    stacked = []
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            real = conv.conv_relu_stack_forward
+            mp.setattr(conv, "conv_relu_stack_forward",
+                       lambda *a, **k: stacked.append(1) or real(*a, **k))
+            walked, plain = build(), build()
+            out = forward_layers(walked, x)
+            ref = x
+            for layer in plain:
+                ref = layer.forward(ref)
+            g = rng.standard_normal(ref.shape)
+            backward_layers(walked, g.copy())
+            for layer in reversed(plain):
+                g = layer.backward(g)
+    finally:
+        config.set_keep_dtype(previous)
+    assert not stacked
+    np.testing.assert_array_equal(out, ref)
+    assert out.dtype == ref.dtype == np.float64
+    for a, c in ((walked[0], plain[0]), (walked[3], plain[3])):
+        np.testing.assert_array_equal(a.dW, c.dW)
+        np.testing.assert_array_equal(a.db, c.db)
+        assert a.dW.dtype == c.dW.dtype and a.db.dtype == c.db.dtype

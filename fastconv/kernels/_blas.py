@@ -21,7 +21,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..config import CACHE, helper
+from ..config import CACHE, helper, openblas_controllers
 
 __all__ = ["gemm", "gemm_flat", "CBLAS_SOURCE"]
 
@@ -35,12 +35,7 @@ _SYMBOL = {types.float64: "fastconv_cblas_dgemm", types.float32: "fastconv_cblas
 def _find_cblas():
     """``({"d": address, "s": address}, library path)`` of NumPy's OpenBLAS CBLAS GEMMs, or
     ``(None, None)``."""
-    try:
-        from threadpoolctl import ThreadpoolController
-        controllers = [c for c in ThreadpoolController().lib_controllers
-                       if c.internal_api == "openblas"]
-    except Exception:  # threadpoolctl missing or failing: the fallback
-        return None, None
+    controllers = openblas_controllers()  # none (no threadpoolctl): the fallback
     numpy_dir = np.__file__.rsplit("numpy", 1)[0]
     # NumPy's own library first (SciPy's is another build)
     controllers.sort(key=lambda c: not c.filepath.startswith(numpy_dir + "numpy"))

@@ -11,7 +11,7 @@ from . import _checks as chk
 SERIAL_BELOW = 1 << 17
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _relu_forward(x, out, mask):
     for i in prange(x.size):
         v = x[i]
@@ -20,7 +20,7 @@ def _relu_forward(x, out, mask):
         out[i] = 0 if m else v
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _relu_backward(dout, mask):
     for i in prange(dout.size):
         if mask[i]:
@@ -35,8 +35,8 @@ def relu_forward(x):
     x = np.asarray(x)
     out = np.empty(x.shape, dtype=x.dtype)
     mask = np.empty(x.shape, dtype=np.bool_)
-    run = _relu_forward.serial if x.size < SERIAL_BELOW else _relu_forward
-    run(chk.contiguous(x).reshape(-1), out.reshape(-1), mask.reshape(-1))
+    relu = _relu_forward.sized(x.size)
+    relu(chk.contiguous(x).reshape(-1), out.reshape(-1), mask.reshape(-1))
     return out, mask
 
 
@@ -47,8 +47,7 @@ def relu_backward(dout, mask):
     mask = np.asarray(mask)
     chk.check_shape("relu_backward", "dout", dout, mask.shape)
     if dout.flags.c_contiguous and mask.flags.c_contiguous:
-        run = _relu_backward.serial if dout.size < SERIAL_BELOW else _relu_backward
-        run(dout.reshape(-1), mask.reshape(-1))
+        _relu_backward.sized(dout.size)(dout.reshape(-1), mask.reshape(-1))
     else:
         dout[mask] = 0  # a strided view: NumPy writes through it correctly
     return dout

@@ -206,17 +206,11 @@ def _taps(plan, x_shape, W_shape, pad, K, P, dt, backward, extra=0):
     return col, dcol, taps, buf[ends[-1]:]
 
 
-def run_blocks(x, W, b, stride, pad, dt, K, P, backward, call, extra=0):
-    """The Numba path's threads for one convolution: ``call(b0, b1, B, col, dcol, taps,
-    rest)`` once per worker over its run of blocks ``b0..b1`` of ``B = NUMBA_BLOCK``
-    samples, with that thread's buffers (:func:`_taps`, ``extra`` more items in ``rest``)
-    for the plan all share."""
-    run_stages([stage(x, W, b, stride, pad, dt, K, P, backward, call, extra)], x.shape[0])
-
-
 def stage(x, W, b, stride, pad, dt, K, P, backward, call, extra=0):
-    """One convolution of a :func:`run_stages` run: ``run(b0, b1)`` takes the calling
-    thread's buffers and calls ``call`` (as :func:`run_blocks`) on blocks ``b0..b1``."""
+    """One convolution for :func:`run_stages`: ``run(b0, b1)`` takes the calling thread's
+    buffers for the plan all threads share (:func:`_taps`, ``extra`` more items in ``rest``)
+    and calls ``call(b0, b1, B, col, dcol, taps, rest)`` on its run of blocks ``b0..b1`` of
+    ``B = NUMBA_BLOCK`` samples."""
     plan = _plan(x, W, b, stride, pad, dt, backward)
 
     def run(b0, b1):
@@ -286,7 +280,7 @@ def conv_forward_blas(x, W, b, stride=1, pad=0, dtype=None, numba_gemm=False):
             _forward_block(x, b0 * B, min(N, b1 * B), FH, FW, stride, pad, out_h, out_w, Wb,
                            col, taps, out)
 
-        run_blocks(x, W, b, stride, pad, dt, K, P, False, run)
+        run_stages([stage(x, W, b, stride, pad, dt, K, P, False, run)], N)
         return out
     blocks = _blocks(N)
 
@@ -325,7 +319,7 @@ def conv_backward_blas(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True,
             _backward_blocks(x, dout, b0, b1, B, FH, FW, stride, pad, out_h, out_w, W2T, col,
                              dcol, taps, grad_part, dx_or_none)
 
-        run_blocks(x, W, None, stride, pad, dt, K, P, True, run)
+        run_stages([stage(x, W, None, stride, pad, dt, K, P, True, run)], N)
         return _split_grad(grad_part, dx, W.shape)
     blocks = _blocks(N)
     grad_part = np.empty((len(blocks), FN, K + 1), dtype=dt)

@@ -215,8 +215,9 @@ def conv_relu_stack_forward(x, stages):
     samples through every stage: ``conv_blas.run_stages``).
 
     ``stages``: ``(W, b, stride, pad, pool, dtype)`` each, ``pool`` True for a 2x2 stride-2
-    max pooling after the ReLU; all of one ``dtype``. Returns ``(out, idx, mask)`` per stage,
-    the numbers of the stages run one by one (``idx`` None where ``pool`` is False)."""
+    max pooling after the ReLU; all of one ``dtype``, given. Returns ``(out, idx, mask)``
+    per stage, the numbers of the stages run one by one (``idx`` None where ``pool`` is
+    False)."""
     func = "conv_relu_stack_forward"
     _one_dtype(func, [st[5] for st in stages])
     results, runs = [], []
@@ -234,19 +235,16 @@ def conv_relu_stack_backward(dout, stages, need_dx=True):
     gradient ``dout``, on the threads in one go.
 
     ``stages`` in forward order: ``(x, W, idx, mask, stride, pad, dtype)`` each (``idx``
-    None for a stage without pooling), all of one ``dtype``. Returns ``(dx, grads)``: the
-    first stage's input gradient (None when ``need_dx`` is False) and ``(dW, db)`` per stage,
-    in forward order, the numbers of the stages' backwards run one by one."""
+    None for a stage without pooling), all of one ``dtype``, given. Returns ``(dx, grads)``:
+    the first stage's input gradient (None when ``need_dx`` is False) and ``(dW, db)`` per
+    stage, in forward order, the numbers of the stages' backwards run one by one."""
     func = "conv_relu_stack_backward"
     _one_dtype(func, [st[6] for st in stages])
     runs, finishes = [], []
     for k in reversed(range(len(stages))):
         x, W, idx, mask, stride, pad, dtype = stages[k]
-        if k < len(stages) - 1 and dout.dtype != _result_dtype(chk.as_array(func, "x", x), W,
-                                                               dtype):
-            raise ValueError(f"{func}: the stages must share one dtype, got {dout.dtype} "
-                             f"after stage {k}")
-        # the next stage back reads this one's dx buffer, which this one fills first
+        # the next stage back reads this one's dx buffer (of the one dtype, so not copied),
+        # which this one fills first
         dout, run, finish = _backward_stage(func, dout, idx, mask, x, W, stride, pad, dtype,
                                             need_dx or k > 0)
         runs.append(run)
@@ -257,5 +255,7 @@ def conv_relu_stack_backward(dout, stages, need_dx=True):
 
 
 def _one_dtype(func, dtypes):
-    if len({np.dtype(d) for d in dtypes}) != 1:
-        raise ValueError(f"{func}: the stages must share one dtype, got {dtypes}")
+    # given, not None: the stages compute in it (a stage's dx buffer is the next one back's
+    # dout, which a different dtype would copy before it is filled)
+    if any(d is None for d in dtypes) or len({np.dtype(d) for d in dtypes}) != 1:
+        raise ValueError(f"{func}: the stages must share one dtype, given, got {dtypes}")

@@ -15,7 +15,7 @@ from ..config import kernel
 SERIAL_BELOW = 1 << 14  # values
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _adam_update(param, grad, m, v, lr_t, c1, c2, eps):
     # types: c1, c2, eps in the arrays' dtype; lr_t float64 (NumPy's np.float64 scalar)
     # the book's three lines, element by element, operations in the same order:
@@ -58,7 +58,7 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps=1e-7):
     if any(a is None for a in flat):
         return False
     # a parallel launch costs more than a bias vector's update
-    update = _adam_update.serial if flat[0].size < SERIAL_BELOW else _adam_update
+    update = _adam_update.sized(flat[0].size)
     scalar = dtype.type  # what the book's Python floats become next to these arrays
     update(*flat, np.float64(lr_t), scalar(1.0 - beta1), scalar(1.0 - beta2), scalar(eps))
     return True
