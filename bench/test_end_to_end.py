@@ -124,3 +124,31 @@ def test_stacking_script_holds_the_walkers_to_one_run_with_the_same_numbers(monk
         np.testing.assert_array_equal(grads[0][key], grads[1][key], err_msg=key)
     stacked, single = stacking.measure("float32", 1)
     assert 0 < stacked < 60 and 0 < single < 60
+
+
+def _book_fma(batch, convs, affines):
+    # by hand from the book's architectures: a step has each layer's forward twice, its
+    # dW once, and its dx once unless it is the first layer
+    per_layer = ([batch * out * out * k * k * C * FN for C, FN, out, k in convs]
+                 + [batch * D * M for D, M in affines])
+    return 3 * sum(per_layer) + sum(per_layer[1:])
+
+
+def test_floor_counts_the_books_gemms_and_runs():
+    """``python -m bench.floor`` cannot rot, and its GEMM list has the multiply-adds of the
+    book's architectures (SimpleConvNet: conv 5x5 to 24x24, Affine 4320-100-10; DeepConvNet:
+    six 3x3 convolutions, conv4 with pad 2 so 16x16, Affine 1024-50-10), counted by hand."""
+    from bench import floor
+
+    simple = _book_fma(100, [(1, 30, 24, 5)], [(30 * 12 * 12, 100), (100, 10)])
+    assert simple == 302_800_000
+    deep = _book_fma(100, [(1, 16, 28, 3), (16, 16, 28, 3), (16, 32, 14, 3), (32, 32, 16, 3),
+                           (32, 64, 8, 3), (64, 64, 8, 3)], [(64 * 4 * 4, 50), (50, 10)])
+    assert floor.fma_count(floor.step_gemms("SimpleConvNet")) == simple
+    assert floor.fma_count(floor.step_gemms("DeepConvNet")) == deep
+    gemms = floor.step_gemms("SimpleConvNet", batch=2)
+    # conv1: col @ col_W twice, col.T @ dout; then Affine1's x @ W
+    assert gemms[:4] == [(2 * 576, 25, 30, False, True)] * 2 + [(25, 2 * 576, 30, True, False),
+                                                             (2, 4320, 100, False, False)]
+    got = floor.measure("SimpleConvNet", 1, batch=2)
+    assert all(0 < got[k] < 60 for k in ("book", "fastconv", "gemms", "peak")), got
