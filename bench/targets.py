@@ -60,18 +60,28 @@ def step_times(net, rounds):
     if have_torch():
         impls.append(("torch32", "torch", np.float32))
     steps = [make_runner(impl, net, dtype, 100).step for _, impl, dtype in impls]
-    result = {}
+    result = {"rounds": {}}
     for (key, _, _), times in zip(impls, interleaved_timings(steps, rounds, warmup=2)):
         result[key] = float(np.median(times))
+        result["rounds"][key] = [float(t) for t in times]
         print(f"      {net} step {key}: {result[key] * 1e3:.1f} ms", flush=True)
     return result
+
+
+def round_spread(steps, slow, fast):
+    """The quartiles of ``slow / fast`` round by round (the rounds are interleaved, so each
+    pair ran back to back): how far the machine's drift moves the ratio within one run."""
+    ratios = np.array(steps["rounds"][slow]) / np.array(steps["rounds"][fast])
+    q1, q3 = np.percentile(ratios, [25, 75])
+    return f"round by round {q1:.1f}-{q3:.1f}x"
 
 
 def check_steps(rounds):
     s = step_times("SimpleConvNet", rounds)
     ratio = s["book"] / s["fc64"]
     report("1. SimpleConvNet step f64 <= 1/15 of the book", f"{ratio:.1f}x faster", ratio >= 15,
-           f"{s['fc64'] * 1e3:.1f} ms vs {s['book'] * 1e3:.1f} ms")
+           f"{s['fc64'] * 1e3:.1f} ms vs {s['book'] * 1e3:.1f} ms; "
+           + round_spread(s, "book", "fc64"))
     if "torch32" in s:
         report("1. SimpleConvNet step f64 faster than torch f32",
                f"{s['torch32'] / s['fc64']:.2f}x", s["fc64"] < s["torch32"],
@@ -84,7 +94,8 @@ def check_steps(rounds):
     d = step_times("DeepConvNet", max(3, rounds // 3))
     ratio = d["book"] / d["fc64"]
     report("2. DeepConvNet step f64 <= 1/12 of the book", f"{ratio:.1f}x faster", ratio >= 12,
-           f"{d['fc64'] * 1e3:.0f} ms vs {d['book'] * 1e3:.0f} ms")
+           f"{d['fc64'] * 1e3:.0f} ms vs {d['book'] * 1e3:.0f} ms; "
+           + round_spread(d, "book", "fc64"))
     if "torch32" in d:
         report("2. DeepConvNet step f32 <= torch f32", f"{d['torch32'] / d['fc32']:.2f}x",
                d["fc32"] <= d["torch32"], f"{d['fc32'] * 1e3:.0f} ms vs "
