@@ -43,8 +43,7 @@ def step_gemms(net_name, batch=100):
     """``(M, K, N, ta, tb)`` of every GEMM a float64 Trainer step of ``net_name`` needs, layer
     by layer: ``A (M, K) @ B (K, N)``, with ``ta`` / ``tb`` where the book passes that operand
     as a transposed view (``col.T``, ``W.T``; BLAS reads it in place)."""
-    np.random.seed(0)
-    network = NETS[net_name]()
+    network = NETS[net_name]()  # only the shapes matter: its random weights are not read
     x, _ = make_data(batch, np.dtype(np.float64))
     network.predict(x)  # the layers keep their inputs: the GEMM shapes
     gemms = []
