@@ -88,6 +88,23 @@ def test_twins_agree(net):
                                        err_msg=key)
 
 
+def test_the_book_twin_steps_with_the_books_adam(monkeypatch):
+    """The baseline is the book's whole Trainer step: its Adam is the book's NumPy lines, not
+    fastconv's fused kernel (which the fastconv runners do use)."""
+    from fastconv import optimizer
+
+    calls = []
+    real = optimizer.adam_update
+    monkeypatch.setattr(optimizer, "adam_update", lambda *a: calls.append(1) or real(*a))
+    book = make_runner("numpy_im2col", "SimpleConvNet", "float64", 4)
+    p0 = {k: v.copy() for k, v in book.network.params.items()}
+    book.step()
+    assert not calls
+    assert all(not np.array_equal(p0[k], book.network.params[k]) for k in p0)  # it updated
+    make_runner("numba_parallel", "SimpleConvNet", "float64", 4).step()
+    assert calls
+
+
 @pytest.mark.parametrize("kind", ["numpy_first", "spinning"])
 def test_import_order_children_run(kind):
     """``python -m bench.import_order`` cannot rot: its child processes time a step of each

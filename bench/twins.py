@@ -5,6 +5,7 @@ step of the book's Trainer (gradient, Adam update, loss) and whose ``infer(x, t)
 accuracy over a data set, 100 images at a time:
 
 ``numpy_im2col``    the fastconv network with the book's layers swapped in (bench/book_layers.py)
+                    and the book's Adam (``naive.BookAdam``: NumPy passes per array)
 ``numba_serial``    the fastconv network, serial kernels
 ``numba_parallel``  the fastconv network, parallel kernels
 ``torch``           the same architecture and weights in ``torch.nn``, ``torch.optim.Adam``
@@ -13,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
+import naive
 import registry
 from bench.book_layers import to_book
 from fastconv import config
@@ -165,7 +167,11 @@ def make_runner(impl, net_name, dtype, batch, seed=0):
     if impl == "torch":
         return TorchRunner(network, x, t)
     if impl == "numpy_im2col":
-        return Runner(impl, to_book(network), x, t)  # computes in float64, as the book
+        runner = Runner(impl, to_book(network), x, t)  # computes in float64, as the book
+        # the book's Adam too: fastconv's fused one gives the same bits, faster, and the
+        # baseline is the book's whole Trainer step
+        runner.optimizer = naive.BookAdam(lr=0.001)
+        return runner
     parallel = impl == "numba_parallel"
     contexts = [lambda: registry.numba_variant(parallel)]
     if np_dtype == np.float32:
