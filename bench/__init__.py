@@ -2,3 +2,12 @@
 
 See ``bench/report.py`` for the options and ``tests/registry.py`` for the implementations.
 """
+import os
+import sys
+
+# the scripts (``python -m bench.<name>``) and pytest alike import ``registry`` and ``naive``
+# from tests/: put it, and the repository root, on the path once, here
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
+for _path in (os.path.join(ROOT, "tests"), ROOT):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)

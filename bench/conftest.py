@@ -1,23 +1,17 @@
 """pytest configuration of the benchmark suite (``pytest bench``).
 
-* puts the repository root and ``tests/`` on ``sys.path`` (for ``registry`` and ``naive``);
+* (``bench/__init__.py`` puts the repository root and ``tests/`` on ``sys.path``);
 * ``--bench-smoke`` (or ``FASTCONV_BENCH_SMOKE=1``): batch 2 instead of 100, for CI;
 * turns pytest-benchmark's warm-up on for every benchmark, so that no JIT compilation and no
   first-touch page fault lands in the timings (each test also calls its target once first);
 * records the thread counts, threading layer, BLAS and versions in the saved JSON.
 """
 import os
-import sys
 from pathlib import Path
 
 import fastconv  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads BLAS)
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-for _path in (ROOT / "tests", ROOT):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
 
 BENCH_DIR = Path(__file__).resolve().parent
 # iterations of warm-up before timing (pytest-benchmark's default, 100000, would spend

@@ -7,16 +7,12 @@ GEMM) and of the book's algorithm. ``kernels.conv.conv_path`` (which
 path ``Convolution`` takes) is set from this table.
 """
 import argparse
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "tests"))
-import naive  # noqa: E402
-from bench.common import interleaved_timings, timings  # noqa: E402
-from fastconv.kernels import conv  # noqa: E402
+import naive
+from bench.common import interleaved_timings, timings
+from fastconv.kernels import conv
 
 # (name, x shape, W shape, pad): stride 1 everywhere in the book's networks
 LAYERS = [("simple conv1", (100, 1, 28, 28), (30, 1, 5, 5), 0),

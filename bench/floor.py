@@ -23,17 +23,14 @@ beside issue 5's targets (SimpleConvNet 1/15, DeepConvNet 1/12 of the book).
 """
 import fastconv  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads BLAS)
 import argparse
-import os
 import sys
 
 import numpy as np
 
 from fastconv.layers import Affine, Convolution
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [_ROOT, os.path.join(_ROOT, "tests")]
-from bench.common import interleaved_timings, timings  # noqa: E402
-from bench.twins import NETS, make_data, make_runner  # noqa: E402
+from bench.common import interleaved_timings, timings
+from bench.twins import NETS, make_data, make_runner
 
 TARGETS = {"SimpleConvNet": 15, "DeepConvNet": 12}  # issue 5: times faster than the book
 PEAK_SIZE = 1200  # the DGEMM whose rate stands for the machine's best

@@ -28,7 +28,7 @@ import os
 import subprocess
 import sys
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import ROOT as _ROOT
 
 _CHILD = """
 import sys, json{first}

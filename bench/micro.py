@@ -19,18 +19,14 @@
    loops against ``_unfold_sample`` / ``_fold_sample``, which copy each sample into a
    zero-bordered buffer and then take the plain-copy loops.
 """
-import os
-import sys
 
 import numba
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "tests"))
-from bench.common import interleaved_timings  # noqa: E402
-from fastconv.kernels import _conv_common as cc  # noqa: E402
-from fastconv.kernels import pooling  # noqa: E402
-from fastconv.kernels._index import gather  # noqa: E402
+from bench.common import interleaved_timings
+from fastconv.kernels import _conv_common as cc
+from fastconv.kernels import pooling
+from fastconv.kernels._index import gather
 
 
 @numba.njit(nogil=True)

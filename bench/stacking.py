@@ -17,17 +17,13 @@ It prints the median step of each and the ratio ``one_by_one / stacked`` of the 
 import fastconv  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads BLAS)
 import argparse
 import contextlib
-import os
-import sys
 
 import numpy as np
 
 from fastconv import fusion
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [_ROOT, os.path.join(_ROOT, "tests")]
-from bench.common import interleaved_timings  # noqa: E402
-from bench.twins import make_runner  # noqa: E402
+from bench.common import interleaved_timings
+from bench.twins import make_runner
 
 
 @contextlib.contextmanager

@@ -28,11 +28,9 @@ import tempfile
 
 import numpy as np
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [_ROOT, os.path.join(_ROOT, "tests")]
 
-from bench.common import interleaved_timings, timings  # noqa: E402
-from bench.twins import make_runner  # noqa: E402
+from bench.common import interleaved_timings, timings
+from bench.twins import make_runner
 
 rows = []
 

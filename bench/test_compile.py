@@ -16,7 +16,7 @@ import pytest
 
 from bench import shapes
 from bench.common import rounds
-from bench.conftest import ROOT
+from bench import ROOT
 
 
 def _probe(cache_dir):
