@@ -27,6 +27,7 @@ import sys
 
 import numpy as np
 
+from fastconv.kernels._checks import out_size
 from fastconv.layers import Affine, Convolution
 
 from bench.common import interleaved_timings, timings
@@ -48,8 +49,7 @@ def step_gemms(net_name, batch=100):
         if isinstance(layer, Convolution):
             N, C, H, W = layer.x.shape
             FN, _, FH, FW = layer.W.shape
-            out_h = (H + 2 * layer.pad - FH) // layer.stride + 1
-            out_w = (W + 2 * layer.pad - FW) // layer.stride + 1
+            out_h, out_w = out_size("step_gemms", H, W, FH, FW, layer.stride, layer.pad)
             M, K, F = N * out_h * out_w, C * FH * FW, FN
             # col @ col_W (col_W = W.reshape(FN, -1).T); dW = col.T @ dout; dcol = dout @ W2
             fwd, dW, dx = (M, K, F, False, True), (K, M, F, True, False), (M, F, K, False, False)

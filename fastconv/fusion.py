@@ -9,6 +9,7 @@ leave them (``x``, ``mask``, ``arg_max``, ``dW``, ``db``), and the numbers are t
 import numpy as np
 
 from .kernels import activation, conv
+from .kernels._checks import out_size
 from .layers import Convolution, Dropout, Pooling, Relu, _compute_dtype
 
 __all__ = ["conv_relu_pool", "conv_relu_pool_backward", "conv_relu", "conv_relu_backward",
@@ -233,9 +234,8 @@ def _output_shape(conv_layer, shape, pooled):
     try:
         N, _, H, W = shape
         FN, _, FH, FW = np.shape(conv_layer.W)
-        stride, pad = int(conv_layer.stride), int(conv_layer.pad)
-        out_h = (H + 2 * pad - FH) // stride + 1
-        out_w = (W + 2 * pad - FW) // stride + 1
+        out_h, out_w = out_size("fusion", H, W, FH, FW, int(conv_layer.stride),
+                                int(conv_layer.pad))
     except (TypeError, ValueError, ZeroDivisionError):
         return None
     if min(out_h, out_w) < (2 if pooled else 1):
