@@ -321,4 +321,3 @@ def test_fused_conv_relu_equals_the_two_layers(shape, wshape, pad, nan):
     for a, c in ((walked[0], plain[0]), (walked[2], plain[2])):
         np.testing.assert_array_equal(a.dW, c.dW)
         np.testing.assert_array_equal(a.db, c.db)
-
