@@ -5,6 +5,12 @@ See ``bench/report.py`` for the options and ``tests/registry.py`` for the implem
 import os
 import sys
 
+# The book twin's np.dot wakes OpenBLAS's threads, which then spin for a while after each
+# GEMM, into the next contender's timed round. The benchmarks (not fastconv) ask them to
+# sleep at once; OpenBLAS reads this when NumPy loads it, so only before that.
+if "numpy" not in sys.modules:
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 # the scripts (``python -m bench.<name>``) and pytest alike import ``registry`` and ``naive``
 # from tests/: put it, and the repository root, on the path once, here
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository

@@ -9,7 +9,7 @@
 import os
 from pathlib import Path
 
-import fastconv  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads BLAS)
+import bench  # noqa: F401  (first: its OpenBLAS setting, before NumPy loads)
 
 import pytest
 

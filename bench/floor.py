@@ -21,7 +21,7 @@ and ``peak``: the step's multiply-adds at the rate of a large DGEMM timed in the
 (this machine's best GEMM rate). Each is printed in ms and as "times faster than the book",
 beside issue 5's targets (SimpleConvNet 1/15, DeepConvNet 1/12 of the book).
 """
-import fastconv  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads BLAS)
+import bench  # noqa: F401  (first: its OpenBLAS setting, before NumPy loads)
 import argparse
 import sys
 

@@ -18,7 +18,7 @@
 
 PyTorch rows are skipped (not failed) when torch is not installed.
 """
-import fastconv  # noqa: F401  (first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads BLAS)
+import bench  # noqa: F401  (first: its OpenBLAS setting, before NumPy loads)
 import argparse
 import json
 import os

@@ -105,44 +105,6 @@ def test_the_book_twin_steps_with_the_books_adam(monkeypatch):
     assert calls
 
 
-@pytest.mark.parametrize("kind", ["numpy_first", "spinning"])
-def test_import_order_children_run(kind):
-    """``python -m bench.import_order`` cannot rot: its child processes time a step of each
-    network (one round here)."""
-    from bench import import_order
-
-    got = import_order.run_child(kind, 1)
-    assert set(got) == set(NETS) and all(0 < s < 60 for s in got.values()), got
-
-
-def test_stacking_script_holds_the_walkers_to_one_run_with_the_same_numbers(monkeypatch):
-    """``python -m bench.stacking`` cannot rot, and its baseline is what it says: held to one
-    run per hand-over, DeepConvNet's walkers never call the stacked passes, and the gradients
-    are those of the stacked walk bit for bit (dropout drawn alike)."""
-    from bench import stacking
-    from fastconv.kernels import conv
-
-    if conv.conv_path((1, 1, 4, 4), (1, 1, 3, 3)) != "blas_numba":
-        pytest.skip("the fused passes need the Numba GEMM path (SciPy)")
-    calls = []
-    real = conv.conv_relu_stack_forward
-    monkeypatch.setattr(conv, "conv_relu_stack_forward",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
-    x, t = make_data(3, np.dtype(np.float64), 1)
-    grads = []
-    for held in (False, True):
-        np.random.seed(0)
-        net = NETS["DeepConvNet"]()
-        with stacking.one_run_at_a_time() if held else contextlib.nullcontext():
-            calls.clear()
-            grads.append(net.gradient(x, t))
-            assert bool(calls) is not held
-    for key in grads[0]:
-        np.testing.assert_array_equal(grads[0][key], grads[1][key], err_msg=key)
-    stacked, single = stacking.measure("float32", 1)
-    assert 0 < stacked < 60 and 0 < single < 60
-
-
 def _book_fma(batch, convs, affines):
     # by hand from the book's architectures: a step has each layer's forward twice, its
     # dW once, and its dx once unless it is the first layer

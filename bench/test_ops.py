@@ -34,7 +34,4 @@ def test_op(benchmark, op, shape, dtype, impl_name):
     benchmark.name = impl_name
     benchmark.extra_info.update(op=op, shape=shape.name, spec=shape.describe(), dtype=dtype,
                                 impl=impl_name, **thread_info())
-    if op.startswith("conv") and impl_name.startswith("numba"):
-        benchmark.extra_info["conv_path"] = registry.conv_path(
-            shape.spec["x"], shape.spec["W"], shape.spec["stride"])
     benchmark(impl.run, state)

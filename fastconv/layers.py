@@ -13,6 +13,7 @@ import numpy as np
 from . import config
 from .functions import cross_entropy_error, sigmoid, softmax
 from .kernels import activation, conv, pooling
+from .kernels.matmul import matmul
 from .util import im2col
 
 __all__ = ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "Dropout", "BatchNormalization",
@@ -72,15 +73,15 @@ class Affine:
             raise ValueError(f"Affine.forward: x has {x.shape[1]} features per sample (shape "
                              f"{self.original_x_shape}) but W has shape {self.W.shape}")
         self.x = x
-        return np.dot(self.x, self.W) + self.b
+        return matmul(self.x, self.W) + self.b
 
     def backward(self, dout):
         expected = (self.x.shape[0], self.W.shape[1])
         if dout.shape != expected:
             raise ValueError(f"Affine.backward: dout must have shape {expected}, got "
                              f"{dout.shape}")
-        dx = np.dot(dout, self.W.T)
-        self.dW = np.dot(self.x.T, dout)
+        dx = matmul(dout, self.W, trans_b=True)
+        self.dW = matmul(self.x, dout, trans_a=True)
         self.db = np.sum(dout, axis=0)
         return dx.reshape(*self.original_x_shape)
 
@@ -199,10 +200,9 @@ class BatchNormalization:
 class Convolution:
     """Convolution layer. ``W`` (FN, C, FH, FW), ``b`` (FN,).
 
-    Per shape it runs one small BLAS GEMM per sample or one GEMM per block of samples; see
-    ``kernels.conv.conv_path``.
-    ``col`` and ``col_W`` are the book's matrices, built on demand when read: fastconv does not
-    keep the (N*out_h*out_w, C*FH*FW) float64 matrix between forward and backward.
+    Runs the book's im2col and GEMM one sample at a time (``kernels.conv``). ``col`` and
+    ``col_W`` are the book's matrices, built when read: fastconv does not keep the
+    (N*out_h*out_w, C*FH*FW) matrix between forward and backward.
     """
 
     def __init__(self, W, b, stride=1, pad=0):
@@ -238,17 +238,12 @@ class Convolution:
     def backward(self, dout, need_dx=True):
         """Set ``dW``, ``db`` and return dx; ``need_dx=False`` (not in the book: for a
         network's input layer, whose dx nobody reads) skips dx and returns None."""
-        dx, dW, db = conv.conv_backward(dout, self.x, self.W, self.stride, self.pad,
-                                        dtype=_compute_dtype(self.x, self.W), need_dx=need_dx)
-        self._set_grads(dW, db, dout.dtype)
+        dx, self.dW, db = conv.conv_backward(dout, self.x, self.W, self.stride, self.pad,
+                                             dtype=_compute_dtype(self.x, self.W),
+                                             need_dx=need_dx)
+        # the book's db is np.sum(dout), so it has dout's dtype
+        self.db = db.astype(np.result_type(np.asarray(dout).dtype, np.float32), copy=False)
         return dx
-
-    def _set_grads(self, dW, db, dout_dtype):
-        # what backward keeps (also for the fused passes of fastconv.fusion, given the dtype
-        # of the gradient this layer would have got): the book's db is np.sum(dout), so it
-        # has dout's dtype
-        self.dW = dW
-        self.db = db.astype(np.result_type(dout_dtype, np.float32), copy=False)
 
 
 class _PoolingBase:
@@ -261,15 +256,14 @@ class _PoolingBase:
 
     @property
     def x(self):
-        """The last forward input; after a fused forward (:func:`conv_relu_pool`), which
-        never writes it out, computed when first read."""
-        if self._x is None and self._x_recipe is not None:
-            self._x, self._x_recipe = self._x_recipe(), None
+        """The last forward input (after a fused pass, computed when first read)."""
+        if callable(self._x):
+            self._x = self._x()
         return self._x
 
     @x.setter
     def x(self, value):
-        self._x, self._x_recipe = value, None
+        self._x = value
         self._x_shape = None if value is None else np.shape(value)
 
     def _dtype(self, x):
@@ -277,34 +271,52 @@ class _PoolingBase:
 
 
 class Pooling(_PoolingBase):
-    """Max pooling. ``arg_max`` has the book's flat (n, oh, ow, c) layout (see
-    ``kernels.pooling``). pad > 0 (which crashes in the book) follows PyTorch: pad <= pool/2,
+    """Max pooling. ``arg_max`` has the book's flat (n, oh, ow, c) layout; ``window_idx``
+    keeps the same in compact int8 planes (N, C, out_h, out_w), each the window position
+    of a maximum. pad > 0 (which crashes in the book) follows PyTorch: pad <= pool/2,
     padded cells never win."""
 
     def __init__(self, pool_h, pool_w, stride=2, pad=0):
         super().__init__(pool_h, pool_w, stride, pad)
-        self._idx = None  # window index of each max, (N, C, out_h, out_w) int8
+        self.window_idx = None
 
     @property
     def arg_max(self):
-        """The book's flat int array (built from the compact plane layout when read)."""
-        return None if self._idx is None else pooling.book_arg_max(self._idx)
+        """The book's flat int array (built from ``window_idx`` when read)."""
+        idx = self.window_idx
+        return pooling.book_arg_max(idx) if idx is not None and idx.ndim == 4 else idx
 
     @arg_max.setter
     def arg_max(self, value):
-        if value is None:
-            self._idx = None
-        else:  # a book-layout array set by hand: keep it, backward converts it
-            self._idx = np.asarray(value)
+        # a book-layout array set by hand is kept as it is; backward reads either layout
+        self.window_idx = None if value is None else np.asarray(value)
+
+    def keep(self, x, window_idx, x_shape=None):
+        """Keep what :meth:`forward` keeps for :meth:`backward`, for a pass that computed
+        this pooling elsewhere (:class:`fastconv.fusion.ConvRelu`).
+
+        Parameters
+        ----------
+        x : ndarray or callable
+            The forward input, or a function computing it (called when ``x`` is read).
+        window_idx : int8 ndarray (N, C, out_h, out_w)
+            Window position of each maximum.
+        x_shape : tuple, optional
+            The input's shape (needed when ``x`` is a function).
+        """
+        self.x = x
+        if x_shape is not None:
+            self._x_shape = tuple(x_shape)
+        self.window_idx = window_idx
 
     def forward(self, x):
-        out, self._idx = pooling.maxpool_forward(x, self.pool_h, self.pool_w, self.stride,
-                                                 self.pad, dtype=self._dtype(x), layout="plane")
-        self.x = x
+        out, idx = pooling.maxpool_forward(x, self.pool_h, self.pool_w, self.stride,
+                                           self.pad, dtype=self._dtype(x), layout="plane")
+        self.keep(x, idx)
         return out
 
     def backward(self, dout):
-        return pooling.maxpool_backward(dout, self._idx, self._x_shape, self.pool_h,
+        return pooling.maxpool_backward(dout, self.window_idx, self._x_shape, self.pool_h,
                                         self.pool_w, self.stride, self.pad,
                                         dtype=self._dtype(dout))
 

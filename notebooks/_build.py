@@ -495,20 +495,21 @@ KERNELS = [
           ("loop_conv_forward", naive.loop_conv_forward(x2, W, b)), exact=False)
     """),
     md("""
-    fastconv never builds the whole `col`. It unfolds a few samples at a time into a small,
-    transposed `col` that stays in the CPU cache, and calls BLAS once per sample
-    ("blas" path: `out[n] = W @ col_n`, written straight into the (FN, out_h, out_w) planes),
-    or, for small output planes where per-sample products are too small for BLAS, once per
-    block of samples ("gemm" path). The layer's `col` attribute is still the book's matrix,
+    fastconv never builds the whole `col`. It unfolds one sample at a time into a small,
+    transposed `col` that stays in the CPU cache, and calls BLAS once per sample:
+    `out[n] = W @ col_n`, written straight into the (FN, out_h, out_w) planes
+    (`fastconv/kernels/conv.py`). Stride-1 layers with many channels skip even that: one
+    small GEMM per filter tap on shifted views of the padded sample
+    (`fastconv/kernels/conv_taps.py`). The layer's `col` attribute is still the book's matrix,
     computed when you read it.
     """),
     code("""
+    from fastconv.kernels import conv_taps
     for x_shape, W_shape in [((100, 1, 28, 28), (30, 1, 5, 5)),    # SimpleConvNet's conv
                              ((100, 16, 28, 28), (16, 16, 3, 3)),  # DeepConvNet's second conv
-                             ((100, 32, 8, 8), (64, 32, 3, 3)),    # DeepConvNet's fifth conv
                              (x2.shape, W.shape)]:                 # the example above
-        path = conv.conv_path(x_shape, W_shape)
-        print(f"x {str(x_shape):18} W {str(W_shape):16} -> {path}")
+        taps = conv_taps.use_taps(x_shape, W_shape, 1, 1)
+        print(f"x {str(x_shape):18} W {str(W_shape):16} -> {'per-tap' if taps else 'unfold'}")
 
     check("layer.col", layer.col, ("im2col(x2, 5, 5)", col2))
     """),

@@ -10,7 +10,8 @@ import sys
 import numpy as np
 
 from fastconv import config
-from fastconv.kernels import activation, conv, conv_shift, pooling
+from fastconv.kernels import activation, conv, conv_taps, pooling
+from fastconv.kernels.matmul import matmul
 from fastconv.optimizer import Adam
 from fastconv.util import col2im, im2col
 
@@ -28,39 +29,30 @@ def run_all():
     out = conv.conv_forward_direct(x, W1, b, 1, 1)
     dout = rng.standard_normal(out.shape)
     parts += [out, *conv.conv_backward_direct(dout, x, W1, 1, 1)]
-    parts += [conv.conv_forward_gemm(x, W1, b, 1, 1), *conv.conv_backward_gemm(dout, x, W1, 1, 1)]
     parts += [conv.conv_forward_direct(x, W2, b[:4], 2, 1)]
-    # per-sample BLAS: 20 samples are 3 blocks, run by the worker threads
-    xb = rng.standard_normal((20, 3, 9, 10))
-    out = conv.conv_forward_blas(xb, W1, b, 1, 1)
+    # the production kernels: 23 samples are 5 blocks, split over the threads
+    xb = rng.standard_normal((23, 3, 9, 10))
+    out = conv.conv_forward(xb, W1, b, 1, 1)
     doutb = rng.standard_normal(out.shape)
-    parts += [out, *conv.conv_backward_blas(doutb, xb, W1, 1, 1),
-              conv.conv_forward_blas(xb, W2, b[:4], 2, 0)]
-    if "blas_numba" in conv._PATHS:  # the same, GEMMs called from Numba; and fused
-        fwd, bwd = conv._PATHS["blas_numba"]
-        parts += [fwd(xb, W1, b, 1, 1), *bwd(doutb, xb, W1, 1, 1), fwd(xb, W2, b[:4], 2, 0)]
-        pooled, idx, mask = conv.conv_relu_pool_forward(xb, W1, b, 1, 1)
-        dp = rng.standard_normal(pooled.shape)
-        parts += [pooled, idx, mask, *conv.conv_relu_pool_backward(dp, idx, mask, xb, W1, 1, 1)]
-        # 16 channels, 3x3, pad 1: the per-tap GEMMs of conv_shift
-        xs = rng.standard_normal((20, 16, 16, 16))
-        Ws = rng.standard_normal((5, 16, 3, 3))
-        assert conv_shift.use_shift(xs.shape, Ws.shape, 1, 1)
-        out = fwd(xs, Ws, b[:5], 1, 1)
-        parts += [out, *bwd(rng.standard_normal(out.shape), xs, Ws, 1, 1)]
-        pooled, idx, mask = conv.conv_relu_pool_forward(xs, Ws, b[:5], 1, 1)
-        dp = rng.standard_normal(pooled.shape)
-        parts += [pooled, idx, mask, *conv.conv_relu_pool_backward(dp, idx, mask, xs, Ws, 1, 1)]
-        # two runs in a row on the threads in one go: per-tap pooled, then unfold unpooled
-        W3 = rng.standard_normal((3, 5, 3, 3))
-        st = conv.conv_relu_stack_forward(xs, [(Ws, b[:5], 1, 1, True, np.float64),
-                                               (W3, b[:3], 1, 1, False, np.float64)])
-        parts += [a for res in st for a in res if a is not None]
-        dx, grads = conv.conv_relu_stack_backward(
-            rng.standard_normal(st[1][0].shape),
-            [(xs, Ws, st[0][1], st[0][2], 1, 1, np.float64),
-             (st[0][0], W3, None, st[1][2], 1, 1, np.float64)])
-        parts += [dx] + [a for g in grads for a in g]
+    parts += [out, *conv.conv_backward(doutb, xb, W1, 1, 1), conv.conv_forward(xb, W2, b[:4], 2, 0)]
+    pooled, idx, mask = conv.conv_relu_pool_forward(xb, W1, b, 1, 1)
+    dp = rng.standard_normal(pooled.shape)
+    parts += [pooled, idx, mask, *conv.conv_relu_pool_backward(dp, idx, mask, xb, W1, 1, 1)]
+    # 16 channels, 3x3, pad 1: the per-tap GEMMs of conv_taps
+    xs = rng.standard_normal((23, 16, 16, 16))
+    Ws = rng.standard_normal((5, 16, 3, 3))
+    assert conv_taps.use_taps(xs.shape, Ws.shape, 1, 1, True)
+    out = conv.conv_forward(xs, Ws, b[:5], 1, 1)
+    parts += [out, *conv.conv_backward(rng.standard_normal(out.shape), xs, Ws, 1, 1)]
+    pooled, idx, mask = conv.conv_relu_pool_forward(xs, Ws, b[:5], 1, 1)
+    dp = rng.standard_normal(pooled.shape)
+    parts += [pooled, idx, mask, *conv.conv_relu_pool_backward(dp, idx, mask, xs, Ws, 1, 1)]
+    out, mask = conv.conv_relu_forward(xs, Ws, b[:5], 1, 1)
+    parts += [out, mask, *conv.conv_relu_backward(rng.standard_normal(out.shape), mask, xs, Ws,
+                                                  1, 1)]
+    a, c = rng.standard_normal((70, 40)), rng.standard_normal((70, 30))
+    parts += [matmul(a, c, trans_a=True), matmul(a.T.copy(), c), matmul(c.T.copy(), a.T.copy(),
+                                                                     trans_b=True)]
     for stride in (1, 2):  # overlapping and disjoint windows
         out, arg = pooling.maxpool_forward(x, 3, 3, stride, 1)
         g = rng.standard_normal(out.shape)

@@ -2,7 +2,7 @@
 import os
 import sys
 
-import fastconv  # noqa: F401  (before NumPy, as users of `fastconv train` get it)
+
 import numpy as np
 from hypothesis import HealthCheck, settings
 

@@ -38,7 +38,7 @@ except ImportError:
     torch = F = None
 
 __all__ = ["Impl", "REGISTRY", "OPS", "IMPL_NAMES", "SIGNATURES", "HAS_TORCH", "make_args",
-           "numba_variant", "set_num_threads", "conv_path"]
+           "numba_variant", "set_num_threads"]
 
 HAS_TORCH = torch is not None
 OPS = ("im2col", "col2im", "conv_forward", "conv_backward", "maxpool_forward",
@@ -233,11 +233,6 @@ def numba_variant(parallel):
         yield
     finally:
         config.set_parallel(before)
-
-
-def conv_path(x_shape, W_shape, stride):
-    """'blas' or 'gemm': the path fastconv's Convolution layer takes for this shape."""
-    return conv.conv_path(x_shape, W_shape, stride)
 
 
 def _fc_conv_forward(x, W, b, stride, pad):

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import naive as nv
 from conftest import assert_close
-from fastconv.kernels import activation, conv, conv_blas, pooling
+from fastconv.kernels import activation, conv, pooling
 from fastconv.util import col2im, im2col
 
 
@@ -46,7 +46,9 @@ def test_im2col_col2im_bitwise_equal_to_book(case):
     assert_close(img, nv.loop_col2im(dcol, x.shape, FH, FW, stride, pad))
 
 
-CONV_PATHS = conv._PATHS  # every path the dispatcher knows: (forward, backward)
+# the layers' convolution and the direct loops: (forward, backward)
+CONV_PATHS = {"gemm": (conv.conv_forward, conv.conv_backward),
+              "direct": (conv.conv_forward_direct, conv.conv_backward_direct)}
 
 
 @pytest.mark.parametrize("path", sorted(CONV_PATHS))
@@ -190,9 +192,8 @@ def test_float32_and_noncontiguous_inputs(op):
         b = rng.standard_normal(4)
         ref = nv.book_conv_forward(np.ascontiguousarray(x64), Wt, b, 1, 1)[0]
         assert_close(conv.conv_forward_direct(x64, Wt, b, 1, 1), ref)
-        assert_close(conv.conv_forward_gemm(x64, Wt, b, 1, 1), ref)
-        assert_close(conv.conv_forward_blas(x64, Wt, b, 1, 1), ref)
-        for forward in (conv.conv_forward_gemm, conv.conv_forward_blas):
+        assert_close(conv.conv_forward(x64, Wt, b, 1, 1), ref)
+        for forward in (conv.conv_forward, conv.conv_forward_direct):
             got = forward(x32, Wt.astype(np.float32), b.astype(np.float32), 1, 1)
             assert got.dtype == np.float32
             assert_close(got, ref, rtol=1e-5)
@@ -215,8 +216,7 @@ def test_nan_propagates_through_conv():
     x[0, 0, 2, 2] = np.nan
     Wt = np.ones((1, 1, 3, 3))
     for out in (conv.conv_forward_direct(x, Wt, np.zeros(1)),
-                conv.conv_forward_gemm(x, Wt, np.zeros(1)),
-                conv.conv_forward_blas(x, Wt, np.zeros(1))):
+                conv.conv_forward(x, Wt, np.zeros(1))):
         assert np.isnan(out).all()  # every 3x3 window of the 5x5 input covers (2, 2)
 
 
@@ -235,37 +235,9 @@ def test_simpleconvnet_shapes_match_book():
     np.testing.assert_array_equal(a, ra)
 
 
-def test_gemm_conv_blocks_give_the_same_numbers(monkeypatch):
-    """The cache-sized blocks of the GEMM path change nothing but the order of dW's sum."""
-    rng = np.random.default_rng(10)
-    x = rng.standard_normal((7, 3, 6, 5))
-    Wt = rng.standard_normal((4, 3, 3, 3))
-    b = rng.standard_normal(4)
-    dout = rng.standard_normal((7, 4, 6, 5))
-    whole = conv.conv_forward_gemm(x, Wt, b, 1, 1), *conv.conv_backward_gemm(dout, x, Wt, 1, 1)
-    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one sample per block
-    assert len(conv._chunks(7, 27, 30, 8)) == 7
-    blocks = conv.conv_forward_gemm(x, Wt, b, 1, 1), *conv.conv_backward_gemm(dout, x, Wt, 1, 1)
-    for a, c in zip(whole, blocks):
-        assert_close(a, c)
-
-
-def test_worker_runs_cover_every_block_once(monkeypatch):
-    """Each thread's run of blocks: contiguous, in order, none empty, together all blocks."""
-    for workers in (1, 2, 3, 8):
-        monkeypatch.setattr(conv_blas, "run_workers", lambda w=workers: w)
-        for n_blocks in range(1, 30):
-            runs = conv_blas.worker_runs(n_blocks)
-            assert len(runs) == min(workers, n_blocks)
-            assert [b for b0, b1 in runs for b in range(b0, b1)] == list(range(n_blocks))
-            assert all(b1 > b0 for b0, b1 in runs)
-            sizes = [b1 - b0 for b0, b1 in runs]
-            assert max(sizes) - min(sizes) <= 1
-
-
-def test_blas_conv_many_blocks_match_book(monkeypatch):
-    """Batches of several blocks (the tasks of the worker threads), a last partial block, and
-    blocks of one sample give the book's numbers."""
+def test_conv_many_blocks_match_book():
+    """Batches of several blocks (the threads' runs) and a last partial block give the
+    book's numbers."""
     rng = np.random.default_rng(11)
     x = rng.standard_normal((19, 2, 7, 6))
     Wt = rng.standard_normal((5, 2, 3, 2))
@@ -273,12 +245,10 @@ def test_blas_conv_many_blocks_match_book(monkeypatch):
     ref, col, col_W = nv.book_conv_forward(x, Wt, b, 2, 1)
     dout = rng.standard_normal(ref.shape)
     rgrads = nv.book_conv_backward(dout, x, Wt, col, col_W, 2, 1)
-    for block in (8, 1):
-        monkeypatch.setattr(conv_blas, "BLOCK", block)
-        monkeypatch.setattr(conv_blas, "NUMBA_BLOCK", block)
-        assert_close(conv.conv_forward_blas(x, Wt, b, 2, 1), ref)
-        for got, want in zip(conv.conv_backward_blas(dout, x, Wt, 2, 1), rgrads):
-            assert_close(got, want)
-    dx, dW, db = conv.conv_backward_blas(dout, x, Wt, 2, 1, need_dx=False)
+    assert x.shape[0] % conv.BLOCK
+    assert_close(conv.conv_forward(x, Wt, b, 2, 1), ref)
+    for got, want in zip(conv.conv_backward(dout, x, Wt, 2, 1), rgrads, strict=True):
+        assert_close(got, want)
+    dx, dW, db = conv.conv_backward(dout, x, Wt, 2, 1, need_dx=False)
     assert dx is None
     assert_close(dW, rgrads[1])

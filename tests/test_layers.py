@@ -208,21 +208,18 @@ def test_convolution_backward_without_dx_sets_the_same_gradients(wshape):
     assert dx.shape == x.shape
 
 
-def _assert_fused_backward(fused_backward, layers, ref_conv, ref_dx, d, nan=True):
-    """``fused_backward(*layers, d)``, with and without dx, gives the separate layers' dx and
+def _assert_fused_backward(layers, ref_conv, ref_dx, d, nan=True):
+    """``ConvRelu(*layers).backward(d)``, with and without dx, gives the separate layers' dx and
     the reference convolution's dW and db (NaN from the input in some of them when ``nan``;
     with a finite input, the per-tap GEMMs run where the shapes take them)."""
-    from fastconv.kernels import conv_blas
-    x, W = layers[0].x, layers[0].W
+    from fastconv.fusion import ConvRelu
     if nan:
         assert np.isnan(ref_conv.dW).any() and not np.isnan(ref_conv.dW).all()
     else:
         assert np.isfinite(ref_conv.dW).all()
-        shift = conv_blas.use_shift(x.shape, W.shape, 1, layers[0].pad, True, x.dtype)
-        assert conv_blas._plan(x, W, None, 1, layers[0].pad, x.dtype, True)[0] == shift
     for need_dx in (True, False):
         layers[0].dW = layers[0].db = None
-        dx = fused_backward(*layers, d.copy(), need_dx=need_dx)
+        dx = ConvRelu(*layers).backward(d.copy(), need_dx=need_dx)
         if need_dx:
             np.testing.assert_array_equal(dx, ref_dx)
         else:
@@ -235,12 +232,11 @@ def _assert_fused_backward(fused_backward, layers, ref_conv, ref_dx, d, nan=True
 @pytest.mark.parametrize("shape, wshape, pad, nan", [
     ((4, 1, 28, 28), (6, 1, 5, 5), 0, True),    # SimpleConvNet's conv1 - relu - pool
     ((3, 2, 9, 11), (4, 2, 3, 3), 1, True),     # odd conv output: the last row and column unpooled
-    # per-tap GEMMs, odd output; finite, else their backward steps aside (conv_blas._plan)
+    # per-tap GEMMs, odd output; finite, else their backward takes the unfold
     ((3, 16, 15, 17), (4, 16, 3, 3), 1, False),
 ])
 def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad, nan):
-    from fastconv.kernels import conv
-    from fastconv.fusion import conv_relu_pool, conv_relu_pool_backward, forward_layers
+    from fastconv.fusion import ConvRelu, forward_layers
     rng = np.random.default_rng(8)
     x = rng.standard_normal(shape)
     x[0, 0, :3, :3] = -1.0  # all-zero windows after ReLU: the first cell wins
@@ -251,14 +247,12 @@ def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad, nan):
     ref_layers = [Convolution(W, b, 1, pad), Relu(), Pooling(2, 2, 2)]
     ref = ref_layers[2].forward(ref_layers[1].forward(ref_layers[0].forward(x)))
     layers = [Convolution(W, b, 1, pad), Relu(), Pooling(2, 2, 2)]
-    out = conv_relu_pool(*layers, x)
+    out = ConvRelu(*layers).forward(x)
     np.testing.assert_array_equal(out, ref)
     assert out.dtype == ref.dtype
     assert layers[0].x is x
     np.testing.assert_array_equal(layers[1].mask, ref_layers[1].mask)
     np.testing.assert_array_equal(layers[2].arg_max, ref_layers[2].arg_max)
-    if conv.conv_path(x.shape, W.shape) == "blas_numba":  # fused: pool.x comes on demand
-        assert layers[2]._x is None
     W0 = W.copy()
     W += 1.0  # an optimizer step in place: pool.x is still the forward's
     np.testing.assert_array_equal(layers[2].x, ref_layers[2].x)
@@ -273,7 +267,7 @@ def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad, nan):
     # NaN from the input included), without the intermediate gradients
     d = rng.standard_normal(out.shape)
     ref_dx = ref_layers[0].backward(ref_layers[1].backward(ref_layers[2].backward(d.copy())))
-    _assert_fused_backward(conv_relu_pool_backward, layers, ref_layers[0], ref_dx, d, nan)
+    _assert_fused_backward(layers, ref_layers[0], ref_dx, d, nan)
     # the walker fuses the run and leaves the other layers alone
     walked = [Convolution(W, b, 1, pad), Relu(), Pooling(2, 2, 2), Relu()]
     np.testing.assert_array_equal(forward_layers(walked, x), np.maximum(ref, 0))
@@ -288,7 +282,7 @@ def test_fused_conv_relu_equals_the_two_layers(shape, wshape, pad, nan):
     """Convolution -> Relu in one pass: the same output, mask, dW, db and dx bit for bit (the
     same GEMMs in the same order), NaN from the input included; the walkers fuse the pairs
     that no pooling follows."""
-    from fastconv.fusion import backward_layers, conv_relu, conv_relu_backward, forward_layers
+    from fastconv.fusion import ConvRelu, backward_layers, forward_layers
     rng = np.random.default_rng(9)
     x = rng.standard_normal(shape)
     if nan:
@@ -298,13 +292,13 @@ def test_fused_conv_relu_equals_the_two_layers(shape, wshape, pad, nan):
     ref_layers = [Convolution(W, b, 1, pad), Relu()]
     ref = ref_layers[1].forward(ref_layers[0].forward(x))
     layers = [Convolution(W, b, 1, pad), Relu()]
-    out = conv_relu(*layers, x)
+    out = ConvRelu(*layers).forward(x)
     np.testing.assert_array_equal(out, ref)
     assert out.dtype == ref.dtype and layers[0].x is x
     np.testing.assert_array_equal(layers[1].mask, ref_layers[1].mask)
     d = rng.standard_normal(out.shape)
     ref_dx = ref_layers[0].backward(ref_layers[1].backward(d.copy()))
-    _assert_fused_backward(conv_relu_backward, layers, ref_layers[0], ref_dx, d, nan)
+    _assert_fused_backward(layers, ref_layers[0], ref_dx, d, nan)
     # walkers over conv - relu - conv - relu: both pairs, the first without dx
     W2 = rng.standard_normal((5, wshape[0], 3, 3))
     b2 = rng.standard_normal(5)

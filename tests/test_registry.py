@@ -91,12 +91,12 @@ def test_registry_is_complete():
 @pytest.mark.parametrize("parallel", [False, True])
 def test_numba_variants_run_different_code(monkeypatch, parallel):
     """numba_serial runs only ``.serial`` kernel variants, numba_parallel only ``.parallel``
-    (and the per-sample BLAS convolution runs its tasks inline or on worker threads)."""
+    (the convolution and the Affine products included)."""
     from fastconv import config
-    from fastconv.kernels import activation, conv, conv_blas, conv_fused, im2col, pooling
+    from fastconv.kernels import activation, conv, im2col, matmul, pooling
 
     calls = []
-    for module in (activation, conv, conv_blas, conv_fused, im2col, pooling):
+    for module in (activation, conv, im2col, matmul, pooling):
         for kern in vars(module).values():
             if not isinstance(kern, config._Kernel):
                 continue
@@ -107,11 +107,6 @@ def test_numba_variants_run_different_code(monkeypatch, parallel):
 
                 monkeypatch.setattr(kern, variant, spy)
 
-    def run_tasks_spy(task, n_tasks, _run=config.run_tasks):
-        calls.append("parallel" if config.parallel_enabled() else "serial")
-        return _run(task, n_tasks)
-
-    monkeypatch.setattr(conv_blas, "run_tasks", run_tasks_spy)
     name = "numba_parallel" if parallel else "numba_serial"
     for op, spec in CASES:
         REGISTRY[op][name](*make_args(op, _specs(op)[spec]))

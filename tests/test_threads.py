@@ -57,18 +57,6 @@ def _child_conv(queue, x, W, b):
     queue.put((out, pooling.maxpool_forward(out, 2, 2, 2), config.parallel_enabled()))
 
 
-def test_malloc_tuning_is_on_by_default_and_can_be_switched_off():
-    import platform
-
-    import pytest
-
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        pytest.skip("mallopt is glibc's")
-    code = "import fastconv.config as c; print(c.MALLOC_TUNED)"
-    assert _printed_with(code, "FASTCONV_MALLOC", None) == "True"
-    assert _printed_with(code, "FASTCONV_MALLOC", "0") == "False"
-
-
 def _printed_with(code, name, value):
     """What ``python -c code`` prints with the environment variable ``name`` set to
     ``value`` (None: unset)."""
@@ -81,70 +69,53 @@ def _printed_with(code, name, value):
     return done.stdout.strip()
 
 
-def test_numba_blas_path_follows_scipy_and_can_be_switched_off():
-    import importlib.util
-
-    code = "from fastconv.kernels import conv; print(conv.conv_path((2, 1, 5, 5), (3, 1, 2, 2)))"
-    have_scipy = importlib.util.find_spec("scipy") is not None
-    default = _printed_with(code, "FASTCONV_NUMBA_BLAS", None)
-    assert default == ("blas_numba" if have_scipy else "blas")
-    assert _printed_with(code, "FASTCONV_NUMBA_BLAS", "0") == "blas"
-
-
-def test_every_blas_library_runs_one_thread_inside_worker_tasks():
-    """The BLAS libraries fastconv calls are held to one thread inside its tasks: NumPy's,
-    and SciPy's when Numba calls it. Two workers each calling a multithreaded BLAS made
-    DeepConvNet's conv2 backward 10-100x slower."""
-    import pytest
-
-    from fastconv import config
-    pytest.importorskip("threadpoolctl")
-    from threadpoolctl import threadpool_info
-
-    def blas_threads():
-        return {i["filepath"]: i["num_threads"] for i in threadpool_info()
-                if i["user_api"] == "blas"}
-
-    config.run_tasks(lambda i: None, 2)  # the limiter lists the libraries on first use
-    held = {c.filepath for c in config._pool["blas"].lib_controllers
-            if c.user_api == "blas"} if config._pool["blas"] else set()
-    assert held, "no BLAS library held"
-    seen = []
-    config.run_tasks(lambda i: seen.append(blas_threads()), 4)
-    assert len(seen) == 4 and all(s[path] == 1 for s in seen for path in held), (held, seen)
-    if config.NUMBA_BLAS:  # SciPy's BLAS, which Numba calls, is among those held
-        import scipy.linalg.cython_blas  # noqa: F401
-        assert set(blas_threads()) <= held
-
-
-
-_TIMEOUT_PROBE = """
-import json
+_UNTOUCHED_PROBE = """
+import json, os, sys
 import numpy as np
 a = np.ones((300, 300)); a @ a  # NumPy's OpenBLAS loaded and its threads started
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import ThreadpoolController, threadpool_info
 libs = [c.dynlib for c in ThreadpoolController().lib_controllers
         if c.internal_api == "openblas" and hasattr(c.dynlib, "openblas_thread_timeout")]
-before = [lib.openblas_thread_timeout() for lib in libs]
-import fastconv
-after = [lib.openblas_thread_timeout() for lib in libs]
-print(json.dumps([before, after, float((a @ a)[0, 0])]))  # the threads restart here
+def state():
+    return [dict(os.environ), [lib.openblas_thread_timeout() for lib in libs],
+            {i["filepath"]: i["num_threads"] for i in threadpool_info()}]
+before = state()
+import fastconv, fastconv.layers, fastconv.fusion, fastconv.models, fastconv.optimizer
+from fastconv.models import DeepConvNet
+net = DeepConvNet(input_dim=(1, 12, 12), hidden_size=8)
+net.gradient(np.random.rand(6, 1, 12, 12), np.arange(6) % 10)  # every kernel kind ran
+after = state()
+after[2] = {k: v for k, v in after[2].items() if k in before[2]}  # Numba's own libraries load
+print(json.dumps([before, after]))
 """
 
 
-def test_openblas_thread_timeout_is_set_when_numpy_was_imported_first():
-    """The book's scripts import NumPy before fastconv: OpenBLAS has then read its
-    environment already, and ``import fastconv`` makes it read the timeout again. A value the
-    user set is left as it is."""
+def test_import_and_use_change_nothing_outside_fastconv():
+    """``import fastconv`` and a training step leave the process as they found it: no
+    environment variable, OpenBLAS's thread timeout and every library's thread count as
+    before (fastconv holds BLAS to one thread only inside its own calls)."""
     import pytest
 
     pytest.importorskip("threadpoolctl")
-    before, after, value = json.loads(_printed_with(_TIMEOUT_PROBE, "OPENBLAS_THREAD_TIMEOUT",
-                                                    None))
-    if not before:
-        pytest.skip("NumPy's BLAS is not an OpenBLAS exporting openblas_thread_timeout")
-    assert set(before) == {0} and set(after) == {4}, (before, after)
-    assert value == 300.0  # GEMMs still right after the restart
-    before, after, value = json.loads(_printed_with(_TIMEOUT_PROBE, "OPENBLAS_THREAD_TIMEOUT",
-                                                    "10"))
-    assert set(before) == set(after) == {10}, (before, after)
+    before, after = json.loads(_printed_with(_UNTOUCHED_PROBE, "FASTCONV_X", None))
+    assert after == before
+
+
+def test_blas_runs_one_thread_inside_fastconv_calls_only():
+    import pytest
+
+    pytest.importorskip("threadpoolctl")
+    from threadpoolctl import threadpool_info
+
+    from fastconv.kernels._blas import CBLAS_SOURCE, one_blas_thread
+
+    def blas_threads():  # the library the kernels call, and all others
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info()
+                if i["user_api"] == "blas"}
+
+    outside = blas_threads()
+    with one_blas_thread():
+        inside = blas_threads()
+    assert blas_threads() == outside
+    if CBLAS_SOURCE in inside:  # not with the np.dot fallback
+        assert inside[CBLAS_SOURCE] == 1

@@ -1,16 +1,16 @@
-"""GEMM called from Numba through NumPy's own OpenBLAS (CBLAS, 64-bit integers).
+"""GEMM called from Numba kernels, through NumPy's own OpenBLAS (CBLAS, 64-bit integers).
 
-Numba's ``np.dot`` reaches BLAS through SciPy's ``cython_blas``, which is SciPy's own OpenBLAS
-build. On the per-sample GEMMs of the convolutions NumPy's build was faster in float32
-(DeepConvNet's conv2 forward GEMMs 1.7x, bench/README) and the same in float64, and CBLAS takes
-``beta``, so dW accumulates in place instead of through a temporary.
+The convolution and Affine kernels call BLAS once per sample (or row block) from inside their
+``prange`` loops, with no Python in between. They call the external symbols
+``fastconv_cblas_dgemm`` / ``fastconv_cblas_sgemm``; this module binds those names at import
+(``llvmlite.binding.add_symbol``) to NumPy's OpenBLAS, so Numba's on-disk cache holds no
+address. Where NumPy's BLAS exports no ILP64 CBLAS GEMM (MKL, other builds) the names go to a
+fallback compiled here with ``np.dot``.
 
-The kernels call the external symbols ``fastconv_cblas_sgemm`` / ``fastconv_cblas_dgemm``;
-this module binds them at import (``llvmlite.binding.add_symbol``), in every process, before
-any kernel is loaded. So Numba's on-disk cache holds no address: a cached kernel links to
-whatever this process bound. Where NumPy's BLAS exports no ILP64 CBLAS GEMM (MKL, a system
-OpenBLAS built otherwise) the symbols go to a fallback compiled here with ``np.dot``.
+While fastconv's threads call BLAS, BLAS itself must run on one thread
+(:func:`one_blas_thread`): several threads calling a multithreaded OpenBLAS wait on its lock.
 """
+import contextlib
 import ctypes
 
 import llvmlite.binding as llvm
@@ -21,9 +21,9 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..config import CACHE, helper, openblas_controllers
+from ..config import CACHE, helper
 
-__all__ = ["gemm", "gemm_flat", "CBLAS_SOURCE"]
+__all__ = ["gemm", "gemm_at", "one_blas_thread", "CBLAS_SOURCE"]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # CBLAS ILP64 names, as OpenBLAS builds them with a symbol suffix (NumPy's wheels: the first)
@@ -32,14 +32,21 @@ _NAMES = {"d": ("scipy_cblas_dgemm64_", "cblas_dgemm64_"),
 _SYMBOL = {types.float64: "fastconv_cblas_dgemm", types.float32: "fastconv_cblas_sgemm"}
 
 
-def _find_cblas():
-    """``({"d": address, "s": address}, library path)`` of NumPy's OpenBLAS CBLAS GEMMs, or
-    ``(None, None)``."""
-    controllers = openblas_controllers()  # none (no threadpoolctl): the fallback
-    numpy_dir = np.__file__.rsplit("numpy", 1)[0]
-    # NumPy's own library first (SciPy's is another build)
-    controllers.sort(key=lambda c: not c.filepath.startswith(numpy_dir + "numpy"))
-    for c in controllers:
+def _controllers():
+    """threadpoolctl's BLAS controllers (NumPy's, SciPy's ...), NumPy's own first."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # optional: then BLAS keeps its own thread count
+        return None
+    ctl = ThreadpoolController().select(user_api="blas")
+    numpy_dir = np.__file__.rsplit("numpy", 1)[0] + "numpy"
+    ctl.lib_controllers.sort(key=lambda c: not c.filepath.startswith(numpy_dir))
+    return ctl
+
+
+def _find_cblas(ctl):
+    """``({"d": address, "s": address}, library path)`` of an ILP64 CBLAS, or (None, None)."""
+    for c in (ctl.lib_controllers if ctl is not None else []):
         found = {}
         for kind, names in _NAMES.items():
             for name in names:
@@ -52,56 +59,64 @@ def _find_cblas():
 
 
 def _fallback(ctype):
-    """A C function with CBLAS's GEMM signature (row-major, C-contiguous operands, lda the
-    row length) computing with ``np.dot``: used where no ILP64 CBLAS is found."""
+    """A C function with CBLAS's GEMM signature (row-major, lda the row stride) computing
+    with ``np.dot``, for BLAS builds without an ILP64 CBLAS."""
     fl = numba.float64 if ctype == "d" else numba.float32
     ptr = types.CPointer(fl)
     sig = types.void(types.int32, types.int32, types.int32, types.int64, types.int64,
                      types.int64, fl, ptr, types.int64, ptr, types.int64, fl, ptr, types.int64)
 
     def gemm_c(order, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc):
-        A = numba.carray(a, (K, M)).T if ta == _TRANS else numba.carray(a, (M, K))
-        B = numba.carray(b, (N, K)).T if tb == _TRANS else numba.carray(b, (K, N))
-        C = numba.carray(c, (M, N))
+        A = numba.carray(a, (K, lda))[:, :M].T if ta == _TRANS else \
+            numba.carray(a, (M, lda))[:, :K]
+        B = numba.carray(b, (N, ldb))[:, :K].T if tb == _TRANS else \
+            numba.carray(b, (K, ldb))[:, :N]
+        C = numba.carray(c, (M, ldc))[:, :N]
         prod = np.dot(np.ascontiguousarray(A), np.ascontiguousarray(B))
-        if beta == 0:
-            C[:, :] = alpha * prod
-        else:
-            C[:, :] = alpha * prod + beta * C
+        for i in range(M):
+            for j in range(N):
+                C[i, j] = alpha * prod[i, j] + (beta * C[i, j] if beta != 0 else 0)
 
-    # compiled only where this fallback is bound (no ILP64 CBLAS), cached like the kernels
     return numba.cfunc(sig, cache=CACHE)(gemm_c)
 
 
-def _bind():
-    found, path = _find_cblas()
+_keep = []  # the fallbacks stay alive as long as the module
+
+
+def _bind(ctl):
+    found, path = _find_cblas(ctl)
     if found is None:
-        _keep.extend([_fallback("d"), _fallback("s")])  # alive as long as the module
-        found = {"d": _keep[0].address, "s": _keep[1].address}
-        path = "fallback (np.dot)"
+        _keep.extend([_fallback("d"), _fallback("s")])
+        found, path = {"d": _keep[0].address, "s": _keep[1].address}, "fallback (np.dot)"
     llvm.add_symbol(_SYMBOL[types.float64], found["d"])
     llvm.add_symbol(_SYMBOL[types.float32], found["s"])
     return path
 
 
-_keep = []
-CBLAS_SOURCE = _bind()  # what the kernels' GEMMs call: a library path or the fallback
+_BLAS = _controllers()
+CBLAS_SOURCE = _bind(_BLAS)  # what the kernels' GEMMs call: a library path or the fallback
+
+
+def one_blas_thread():
+    """Context: every loaded BLAS on one thread, its own count restored on exit."""
+    if _BLAS is None:
+        return contextlib.nullcontext()
+    return _BLAS.limit(limits=1)
 
 
 @intrinsic
-def _cblas_gemm(typingctx, tb, M, N, K, alpha, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
-    """``C = alpha * A @ op(B) + beta * C`` on C-contiguous float32/float64 arrays of one
-    dtype, each matrix given by its first element's flat index (``a0``...) and its row
-    stride (``lda``...), op(B) = B.T when ``tb``. No checks: callers check the extents."""
-    arrays = (A, B, C)
+def _cblas_gemm(typingctx, ta, tb, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
+    """``C = op(A) @ op(B) + beta * C`` on C-contiguous float32/float64 arrays of one dtype,
+    each matrix given by its first element's flat index (``a0``...) and row stride (``lda``...).
+    No checks: callers check the extents."""
     if not all(isinstance(a, types.Array) and a.dtype == A.dtype and a.layout == "C"
-               for a in arrays) or A.dtype not in _SYMBOL:
+               for a in (A, B, C)) or A.dtype not in _SYMBOL:
         return None
     dt, i = A.dtype, types.intp
-    sig = types.void(i, i, i, i, dt, A, i, i, B, i, i, dt, C, i, i)
+    sig = types.void(i, i, i, i, i, A, i, i, B, i, i, dt, C, i, i)
 
     def codegen(context, builder, signature, args):
-        tb, M, N, K, alpha, a, a0, lda, b, b0, ldb, beta, c, c0, ldc = args
+        ta, tb, M, N, K, a, a0, lda, b, b0, ldb, beta, c, c0, ldc = args
         i32, i64 = ir.IntType(32), ir.IntType(64)
         fl = context.get_value_type(dt)
         vp = ir.IntType(8).as_pointer()
@@ -113,26 +128,16 @@ def _cblas_gemm(typingctx, tb, M, N, K, alpha, A, a0, lda, B, b0, ldb, beta, C, 
             base = context.make_array(aty)(context, builder, value).data
             return builder.bitcast(builder.gep(base, [first]), vp)
 
-        trans_b = builder.select(builder.icmp_signed("!=", tb, ir.Constant(tb.type, 0)),
-                                 ir.Constant(i32, _TRANS), ir.Constant(i32, _NO_TRANS))
-        builder.call(fn, [ir.Constant(i32, _ROW_MAJOR), ir.Constant(i32, _NO_TRANS), trans_b,
-                          M, N, K, alpha, data(a, A, a0), lda, data(b, B, b0), ldb, beta,
+        def trans(flag):
+            return builder.select(builder.icmp_signed("!=", flag, ir.Constant(flag.type, 0)),
+                                  ir.Constant(i32, _TRANS), ir.Constant(i32, _NO_TRANS))
+
+        builder.call(fn, [ir.Constant(i32, _ROW_MAJOR), trans(ta), trans(tb), M, N, K,
+                          ir.Constant(fl, 1.0), data(a, A, a0), lda, data(b, B, b0), ldb, beta,
                           data(c, C, c0), ldc])
         return context.get_dummy_value()
 
     return sig, codegen
-
-
-@helper
-def gemm(A, B, C, trans_b, beta):
-    """``C[:] = A @ B + beta * C`` (``A @ B.T`` when ``trans_b``), all C-contiguous 2-D of one
-    float dtype; ``beta`` 0 ignores what C held. Shapes are checked (a wrong one raises)."""
-    M, K = A.shape
-    N = B.shape[0] if trans_b else B.shape[1]
-    if (B.shape[1] if trans_b else B.shape[0]) != K or C.shape[0] != M or C.shape[1] != N:
-        raise ValueError("gemm: shapes do not match")
-    _cblas_gemm(1 if trans_b else 0, M, N, K, A.dtype.type(1), A, 0, K, B, 0, B.shape[1],
-                C.dtype.type(beta), C, 0, N)
 
 
 @helper
@@ -142,15 +147,33 @@ def _last(first, rows, cols, ld):
 
 
 @helper
-def gemm_flat(trans_b, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
-    """:func:`gemm` on matrices inside C-contiguous arrays of any shape: the M x K matrix
-    A starting at flat index ``a0`` with row stride ``lda``, and likewise B (K x N, or N x K
-    when ``trans_b``) and C (M x N). Raises if a matrix reaches past its array or a row
-    stride is shorter than its row."""
+def gemm_at(trans_a, trans_b, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
+    """``C = op(A) @ op(B) + beta * C`` on matrices inside C-contiguous arrays of any shape:
+    op(A) is M x K, stored from flat index ``a0`` with row stride ``lda`` (as K x M when
+    ``trans_a``); likewise B and C. ``beta`` 0 ignores what C held. Raises if a matrix
+    reaches past its array or a row stride is shorter than its row."""
+    a_rows, a_cols = (K, M) if trans_a else (M, K)
     b_rows, b_cols = (N, K) if trans_b else (K, N)
-    if (lda < K or ldb < b_cols or ldc < N or min(a0, b0, c0) < 0
-            or _last(a0, M, K, lda) >= A.size or _last(b0, b_rows, b_cols, ldb) >= B.size
-            or _last(c0, M, N, ldc) >= C.size):
-        raise ValueError("gemm_flat: a matrix reaches past its array")
-    _cblas_gemm(1 if trans_b else 0, M, N, K, A.dtype.type(1), A, a0, lda, B, b0, ldb,
-                C.dtype.type(beta), C, c0, ldc)
+    if (lda < a_cols or ldb < b_cols or ldc < N or min(a0, b0, c0) < 0
+            or _last(a0, a_rows, a_cols, lda) >= A.size
+            or _last(b0, b_rows, b_cols, ldb) >= B.size or _last(c0, M, N, ldc) >= C.size):
+        raise ValueError("gemm_at: a matrix reaches past its array")
+    if K == 0:  # CBLAS rejects a zero row stride; op(A) @ op(B) is then all zeros
+        Cf = C.reshape(C.size)
+        for i in range(M):
+            for j in range(N):
+                Cf[c0 + i * ldc + j] *= beta
+    elif M > 0 and N > 0:
+        _cblas_gemm(1 if trans_a else 0, 1 if trans_b else 0, M, N, K, A, a0, lda, B, b0, ldb,
+                    C.dtype.type(beta), C, c0, ldc)
+
+
+@helper
+def gemm(A, B, C, trans_b, beta):
+    """``C[:] = A @ B + beta * C`` (``A @ B.T`` when ``trans_b``), all C-contiguous 2-D of one
+    float dtype. Shapes are checked (a wrong one raises)."""
+    M, K = A.shape
+    N = B.shape[0] if trans_b else B.shape[1]
+    if (B.shape[1] if trans_b else B.shape[0]) != K or C.shape[0] != M or C.shape[1] != N:
+        raise ValueError("gemm: shapes do not match")
+    gemm_at(False, trans_b, M, N, K, A, 0, K, B, 0, B.shape[1], beta, C, 0, N)

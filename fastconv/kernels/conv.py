@@ -1,260 +1,458 @@
-"""Convolution forward and backward, three paths, and the rule that picks one per shape.
+"""Convolution forward and backward: the book's im2col and GEMM, one sample at a time.
 
-- direct: Numba loops, one sample per iteration, no col matrix (here);
-- blas_numba / blas: unfold a sample, one BLAS GEMM per sample, called from Numba (needs
-  SciPy) or through NumPy a block at a time (``conv_blas``);
-- gemm: unfold a cache-sized block, one GEMM over the whole block (here).
+The book's ``Convolution`` unrolls the whole batch with im2col into one matrix and multiplies
+it by the filters. Here each sample n is unrolled on its own ("unfold": the transposed
+layout, K = C*FH*FW rows and P = out_h*out_w columns), so its matrix stays in the CPU cache,
+and one BLAS GEMM per sample does the arithmetic::
 
-All compute the book's numbers (``col @ col_W + b`` and its gradients) up to float rounding
-of the summation order. :func:`conv_path` picks one; :func:`conv_forward` and
-:func:`conv_backward` run it.
+    forward    out[n] = W2 @ col_n + b          W2 = W.reshape(FN, K)
+    backward   dW    += dout[n] @ col_n.T       db += dout[n] summed over its P cells
+               dx[n]  = fold(W2.T @ dout[n])     fold: col2im of one sample
+
+The bias rides in the GEMMs: col gets a last row of ones, W2 a last column b, so the forward
+GEMM adds b and the dW GEMM also gives db.
+
+Threads: the samples go in blocks of :data:`BLOCK`, contiguous runs of blocks over the
+threads (``prange``). Each block sums its own [dW | db]; the blocks' sums are added in block
+order at the end, so the result is the same on any number of threads.
+
+The kernels can also run the book's ReLU, and after it a 2x2 stride-2 max pooling, on each
+sample's output while it is in cache (``conv_relu_forward``, ``conv_relu_pool_forward`` and
+their backwards; the layers use them through :mod:`fastconv.fusion`). Stride-1 layers with
+many channels skip the unfold: one GEMM per filter tap (:mod:`.conv_taps`).
+
+:func:`conv_forward_direct` and :func:`conv_backward_direct` are the same convolution as
+plain loops, without BLAS: the benchmarks' "direct convolution".
 """
 import numpy as np
 from numba import prange
 
-from ..config import NUMBA_BLAS, kernel
+from .. import config
+from ..config import helper, kernel
 from . import _checks as chk
-from ._conv_common import (_check, _check_bias, _fold_sample, _result_dtype,  # noqa: F401
-                           _unfold_sample)
-from .conv_blas import (conv_backward_blas, conv_backward_blas_numba, conv_forward_blas,
-                        conv_forward_blas_numba)
-from .conv_fused import (conv_relu_backward, conv_relu_forward,  # noqa: F401 (fused passes)
-                         conv_relu_pool_backward, conv_relu_pool_forward,
-                         conv_relu_stack_backward, conv_relu_stack_forward)
-from .im2col import _fold, _unfold
+from ._blas import gemm, one_blas_thread
+from .conv_taps import (backward_sample, forward_sample, pad_copy, tap_weights, taps_to_grad,
+                        use_taps)
+from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
+
+# Samples per block. The blocks, not the threads, split the dW sum, so the thread count does
+# not change the bits; 5 splits the book's batch of 100 into 20 blocks, 10 per thread on 2.
+BLOCK = 5
 
 
-@kernel
-def _conv_forward(x, W2, b, FH, FW, stride, pad, out):
-    # One sample per iteration: its (K, P) col block stays in cache (K = C*FH*FW is small on
-    # this path), then out[n, f] = sum_k W2[f, k] * col[k] as contiguous P-long axpy loops.
-    N, FN, out_h, out_w = out.shape
-    K = W2.shape[1]
-    P = out_h * out_w
-    for n in prange(N):
-        col = np.empty((K, P), dtype=out.dtype)
-        _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
-        for f in range(FN):
-            o = out[n, f].reshape(P)
-            o[:] = 0
-            for k in range(K):
-                w = W2[f, k]
-                ck = col[k]
-                for p in range(P):
-                    o[p] += w * ck[p]
-            bf = b[f]
+@helper
+def _sample(x, n, pad, xp):
+    # sample n as (C, H + 2pad, W + 2pad) planes: x[n] itself, or copied into xp's interior
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    if pad == 0:
+        return x[n]
+    pad_copy(x[n], xp, pad, True)
+    return xp[:C * (H + 2 * pad) * (W + 2 * pad)].reshape(C, H + 2 * pad, W + 2 * pad)
+
+
+@helper
+def _unfold(src, FH, FW, stride, out_h, out_w, col):
+    # col[(c*FH + fh)*FW + fw, oh*out_w + ow] = src[c, oh*stride + fh, ow*stride + fw]
+    for c in range(src.shape[0]):
+        for fh in range(FH):
+            for fw in range(FW):
+                dst = col[(c * FH + fh) * FW + fw]
+                for oh in range(out_h):
+                    d = dst[oh * out_w:(oh + 1) * out_w]
+                    row = src[c, oh * stride + fh]
+                    if stride == 1:  # a plain slice copy, which LLVM vectorises
+                        s = row[fw:fw + out_w]
+                        for i in range(out_w):
+                            d[i] = s[i]
+                    else:
+                        for i in range(out_w):
+                            d[i] = row[fw + i * stride]
+
+
+@helper
+def _zero(a):
+    # a flat loop: slice assignments of several dimensions are slow to compile
+    flat = a.reshape(a.size)
+    for i in range(flat.shape[0]):
+        flat[i] = 0
+
+
+@helper
+def _fold(dcol, FH, FW, stride, out_h, out_w, dst):
+    # dst (C, Hs, Ws) = every dcol row added back onto its cells (the inverse of _unfold);
+    # each cell adds its taps in the fixed order fh, fw, oh
+    _zero(dst)
+    for c in range(dst.shape[0]):
+        for fh in range(FH):
+            for fw in range(FW):
+                src = dcol[(c * FH + fh) * FW + fw]
+                for oh in range(out_h):
+                    s = src[oh * out_w:(oh + 1) * out_w]
+                    row = dst[c, oh * stride + fh]
+                    if stride == 1:
+                        d = row[fw:fw + out_w]
+                        for i in range(out_w):
+                            d[i] += s[i]
+                    else:
+                        for i in range(out_w):
+                            row[fw + i * stride] += s[i]
+
+
+@helper
+def _relu(y, mask_n):
+    # the book's ReLU on one sample's (FN, P) output, in place: mask = y <= 0, y[mask] = 0
+    for f in range(y.shape[0]):
+        yf = y[f]
+        mf = mask_n[f].reshape(yf.shape[0])
+        for p in range(yf.shape[0]):
+            m = yf[p] <= 0
+            mf[p] = m
+            if m:
+                yf[p] = 0
+
+
+@helper
+def _grad_before_relu(g, mask_n, idx, n, pool, dy):
+    # dy (FN, P): the gradient before the ReLU, from g, the gradient of the ReLU's output or,
+    # with pool, of the pooled output (the pooling's backward first)
+    FN, P = dy.shape
+    dy3 = dy.reshape(mask_n.shape)
+    for f in range(FN):
+        df = dy[f]
+        mf = mask_n[f].reshape(P)
+        if pool:
+            _maxpool_plane_backward_2x2s2(g[f], idx[n, f], dy3[f])
             for p in range(P):
-                o[p] += bf
-
-
-@kernel
-def _conv_backward(dout, x, W2, FH, FW, stride, pad, need_dx, dx, dW2, db):
-    # Per sample: dW and db partials into (N, ...) buffers, dx through a (K, P) dcol block
-    # folded onto this sample's planes only. The partials are then summed over n in a fixed
-    # order, so the result does not depend on the thread count.
-    N, FN, out_h, out_w = dout.shape
-    K = W2.shape[1]
-    P = out_h * out_w
-    dW_n = np.empty((N, FN, K), dtype=dW2.dtype)
-    db_n = np.empty((N, FN), dtype=db.dtype)
-    for n in prange(N):
-        col = np.empty((K, P), dtype=dW2.dtype)
-        _unfold_sample(x, n, FH, FW, stride, pad, out_h, out_w, col)
-        colT = col.T.copy()
-        d = dout[n].reshape(FN, P)
-        for f in range(FN):
-            acc = dW_n[n, f]
-            acc[:] = 0
-            s = 0.0
+                if mf[p]:
+                    df[p] = 0
+        else:
+            gf = g[f].reshape(P)
             for p in range(P):
-                g = d[f, p]
-                s += g
-                row = colT[p]
-                for k in range(K):
-                    acc[k] += g * row[k]
-            db_n[n, f] = s
-        if not need_dx:
-            continue
-        dcol = np.zeros((K, P), dtype=dx.dtype)
-        for k in range(K):
-            dk = dcol[k]
-            for f in range(FN):
-                w = W2[f, k]
-                df = d[f]
-                for p in range(P):
-                    dk[p] += w * df[p]
-        _fold_sample(dcol, FH, FW, stride, pad, out_w, dx[n])
-    for q in prange(FN * K):
-        f = q // K
-        k = q % K
-        s = 0.0
-        for n in range(N):
-            s += dW_n[n, f, k]
-        dW2[f, k] = s
-    for f in prange(FN):
-        s = 0.0
-        for n in range(N):
-            s += db_n[n, f]
-        db[f] = s
+                df[p] = 0 if mf[p] else gf[p]
+
+
+@helper
+def _blocks(r, n_runs, N):
+    # blocks b0..b1 of run r: contiguous, the runs as even as the blocks allow
+    n_blocks = -(-N // BLOCK)
+    return r * n_blocks // n_runs, (r + 1) * n_blocks // n_runs
 
 
 @kernel
-def _from_filter_major(out_t, b, out):
-    # out[n, f] = out_t[f, n-th block] + b[f]: the GEMM's (FN, N*P) result back to NCHW
-    N, FN, out_h, out_w = out.shape
+def _forward(x, Wb, b, Wk, FH, FW, stride, pad, n_runs, out, mask, idx):
+    # out[n] = sample n convolved, + b; with a mask (N, FN, out_h, out_w) then the ReLU, with
+    # idx (pooled samples) then the 2x2 stride-2 max pooling into out; Wk: the per-tap weights
+    N, C, H, W = x.shape
+    FN, K = Wb.shape[0], Wb.shape[1] - 1
+    out_h, out_w = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
     P = out_h * out_w
-    for q in prange(N * FN):
-        n = q // FN
-        f = q % FN
-        src = out_t[f, n * P:(n + 1) * P]
-        dst = out[n, f].reshape(P)
-        bf = b[f]
-        for i in range(P):
-            dst[i] = src[i] + bf
+    relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wk.shape[0] > 0
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    for r in prange(n_runs):
+        xp = np.zeros(C * Hp * Wp + FW - 1, dtype=out.dtype)
+        col = np.ones((0 if taps else K + 1, P), dtype=out.dtype)  # last row: ones, for b
+        wide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=out.dtype)
+        y = np.empty((FN, P if pool else 0), dtype=out.dtype)
+        b0, b1 = _blocks(r, n_runs, N)
+        for n in range(b0 * BLOCK, min(N, b1 * BLOCK)):
+            yn = y if pool else out[n].reshape(FN, P)
+            if taps:
+                forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, yn)
+            else:
+                _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
+                gemm(Wb, col, yn, False, 0)
+            if relu:
+                _relu(yn, mask[n])
+            if pool:
+                y3 = yn.reshape(FN, out_h, out_w)
+                for f in range(FN):
+                    _maxpool_plane_2x2s2(y3[f], out[n, f], idx[n, f])
 
 
 @kernel
-def _to_filter_major(dout, d_t, db):
-    # d_t[f, n-th block] = dout[n, f]; db[f] summed in the fixed order n, oh, ow
-    N, FN, out_h, out_w = dout.shape
+def _backward(x, dout, W2T, Wt, FH, FW, stride, pad, n_runs, mask, idx, dx, grad):
+    # grad[i] = [dW | db] of block i, its samples added in order; dx[n] unless dx is empty.
+    # dout is the gradient of the convolution's output, or with a mask of the ReLU's, or
+    # with idx of the pooling's; Wt: the per-tap weights
+    N, C, H, W = x.shape
+    K, FN = W2T.shape
+    out_h, out_w = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
     P = out_h * out_w
-    for f in prange(FN):
-        s = 0.0
-        for n in range(N):
-            src = dout[n, f].reshape(P)
-            dst = d_t[f, n * P:(n + 1) * P]
-            for i in range(P):
-                v = src[i]
-                dst[i] = v
-                s += v
-        db[f] = s
+    relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wt.shape[0] > 0
+    need_dx = dx.shape[0] > 0
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    S = C * Hp * Wp
+    for r in prange(n_runs):
+        xp = np.zeros(S + FW - 1, dtype=grad.dtype)
+        dxp = np.zeros(S + FW - 1 if pad > 0 or taps else 0, dtype=grad.dtype)
+        col = np.ones((0 if taps else K + 1, P), dtype=grad.dtype)  # last row: ones, for db
+        dcol = np.empty((K if need_dx and not taps else 0, P), dtype=grad.dtype)
+        dwide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=grad.dtype)
+        g = np.empty((FH * FW if taps else 0, FN, C), dtype=grad.dtype)
+        db = np.empty(FN, dtype=grad.dtype)
+        dy = np.empty((FN, P if relu else 0), dtype=grad.dtype)
+        b0, b1 = _blocks(r, n_runs, N)
+        for i in range(b0, b1):
+            _zero(grad[i])
+            _zero(g)
+            _zero(db)
+            for n in range(i * BLOCK, min(N, (i + 1) * BLOCK)):
+                if relu:
+                    _grad_before_relu(dout[n], mask[n], idx, n, pool, dy)
+                    d = dy
+                else:
+                    d = dout[n].reshape(FN, P)
+                if taps:
+                    backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx)
+                    continue
+                _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
+                gemm(d, col, grad[i], True, 1)
+                if need_dx:
+                    gemm(W2T, d, dcol, False, 0)
+                    if pad == 0:
+                        _fold(dcol, FH, FW, stride, out_h, out_w, dx[n])
+                    else:  # onto the padded planes, then their interior into dx[n]
+                        _fold(dcol, FH, FW, stride, out_h, out_w, dxp[:S].reshape(C, Hp, Wp))
+                        pad_copy(dx[n], dxp, pad, False)
+            if taps:
+                taps_to_grad(g, db, grad[i])
 
 
-def conv_path(x_shape, W_shape, stride=1):
-    """Which path ``Convolution`` runs for this shape: per-sample BLAS for all, its GEMMs
-    called from Numba (``"blas_numba"``) when SciPy is there, else through NumPy (``"blas"``;
-    also with ``FASTCONV_NUMBA_BLAS=0``).
+@helper
+def _all_finite(flat):
+    # no early exit, so LLVM vectorises it (v - v is 0 for every finite v)
+    bad = False
+    for i in range(flat.shape[0]):
+        v = flat[i]
+        bad |= (v - v) != 0
+    return not bad
 
-    ``python -m bench.conv_paths`` on 2 cores (batch 100, bench/README) has it fastest on every
-    layer of the book's networks, forward and backward: SimpleConvNet's conv1 2.3 + 3.6 ms
-    against direct loops 3.7 + 9.6 and block GEMM 3.5 + 7.6; DeepConvNet's 8x8 conv6
-    10.0 + 20.2 against block GEMM 13.3 + 23.5. At batch 1 it won two of the three shapes
-    tried (the third by 20 us). The other paths stay as references and in the benchmarks.
-    Calling the GEMMs from Numba made whole training steps 3-10% faster (bench/README). On
-    that path DeepConvNet's conv2-conv4 (and conv5/conv6 forward) take per-tap GEMMs
-    instead of the unfold (``conv_shift``).
-    """
-    return "blas_numba" if NUMBA_BLAS else "blas"
+
+def _check(func, x, W, stride, pad):
+    x = chk.as_array(func, "x", x, ndim=4)
+    W = chk.as_array(func, "W", W, ndim=4)
+    stride = chk.as_int(func, "stride", stride, 1)
+    pad = chk.as_int(func, "pad", pad, 0)
+    N, C, H, Wd = x.shape
+    FN, FC, FH, FW = W.shape
+    if FC != C:
+        raise ValueError(f"{func}: x has {C} channels (shape {x.shape}) but W expects {FC} "
+                         f"(shape {W.shape})")
+    out_h, out_w = chk.out_size(func, H, Wd, FH, FW, stride, pad, names=("FH", "FW"))
+    return x, W, stride, pad, (N, FN, out_h, out_w)
+
+
+def _check_bias(func, b, FN):
+    b = chk.as_array(func, "b", b)
+    if b.size != FN or b.ndim > 1 and b.shape[-1] != FN:
+        raise ValueError(f"{func}: b must hold one bias per filter ({FN},), got shape {b.shape}")
+    return b.reshape(FN)
+
+
+def _result_dtype(x, W, dtype):
+    # float32 or float64: the given dtype, else the arrays' (float16 and integers compute in
+    # float32 or wider, as NumPy would promote them against a float32 array)
+    dt = np.dtype(dtype) if dtype is not None else np.result_type(x.dtype, W.dtype, np.float32)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"the convolution computes in float32 or float64, not {dt}")
+    return dt
+
+
+def _pooled(shape):
+    N, FN, out_h, out_w = shape
+    return N, FN, out_h // 2, out_w // 2
+
+
+def _n_runs(N):
+    threads = config.get_num_threads() if config.parallel_enabled() else 1
+    return max(1, min(threads, -(-N // BLOCK)))
+
+
+def _run_forward(func, x, W, b, stride, pad, dtype, relu, pool):
+    # checks, buffers and the kernel call of every forward: (out, idx, mask)
+    x, W, stride, pad, oshape = _check(func, x, W, stride, pad)
+    b = _check_bias(func, b, W.shape[0])
+    dt = _result_dtype(x, W, dtype)
+    FN, _, FH, FW = W.shape
+    if pool and (oshape[2] < 2 or oshape[3] < 2):
+        raise ValueError(f"{func}: the convolution output {oshape} is smaller than the 2x2 "
+                         "pooling window")
+    Wb = np.empty((FN, W[0].size + 1), dtype=dt)
+    Wb[:, :-1] = W.reshape(FN, -1)
+    Wb[:, -1] = b
+    taps = use_taps(x.shape, W.shape, stride, pad, False, dt)
+    Wk = tap_weights(W, dt) if taps else np.empty((0, 0, 0), dt)
+    out = np.empty(_pooled(oshape) if pool else oshape, dtype=dt)
+    mask = np.empty(oshape if relu else (0, 0, 0, 0), dtype=np.bool_)
+    idx = np.empty(out.shape if pool else (0, 0, 0, 0), dtype=np.int8)
+    with one_blas_thread():
+        _forward(chk.contiguous(x.astype(dt, copy=False)), Wb, Wb[:, -1].copy(), Wk, FH, FW,
+                 stride, pad, _n_runs(x.shape[0]), out, mask, idx)
+    return out, (idx if pool else None), (mask if relu else None)
+
+
+def _run_backward(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx):
+    # checks, buffers and the kernel call of every backward: (dx or None, dW, db)
+    x, W, stride, pad, oshape = _check(func, x, W, stride, pad)
+    dt = _result_dtype(x, W, dtype)
+    dout = chk.as_array(func, "dout", dout)
+    chk.check_shape(func, "dout", dout, oshape if idx is None else _pooled(oshape))
+    for name, arr, kind, shape in (("mask", mask, np.bool_, oshape),
+                                   ("idx", idx, np.int8, _pooled(oshape))):
+        if arr is not None:
+            chk.check_shape(func, name, chk.as_array(func, name, arr), shape)
+            if arr.dtype != kind:
+                raise TypeError(f"{func}: {name} must be {np.dtype(kind)} (the forward's), "
+                                f"got {arr.dtype}")
+    N, FN, _, _ = oshape
+    FH, FW = W.shape[2], W.shape[3]
+    K = W[0].size
+    x = chk.contiguous(x.astype(dt, copy=False))
+    W2T = chk.contiguous(W.reshape(FN, K).T.astype(dt, copy=False))
+    # the per-tap wide grid multiplies input cells it never uses by zero: an inf or NaN there
+    # would turn the book's finite dW into NaN, so such input takes the unfold
+    taps = (use_taps(x.shape, W.shape, stride, pad, True, dt)
+            and _all_finite(x.reshape(-1)) and _all_finite(W2T.reshape(-1)))
+    Wt = tap_weights(W, dt, transposed=True) if taps else np.empty((0, 0, 0), dt)
+    dx = np.empty(x.shape if need_dx else (0,) + x.shape[1:], dtype=dt)
+    grad = np.empty((-(-N // BLOCK), FN, K + 1), dtype=dt)
+    none4 = (np.empty((0, 0, 0, 0), np.bool_), np.empty((0, 0, 0, 0), np.int8))
+    with one_blas_thread():
+        _backward(x, chk.contiguous(dout.astype(dt, copy=False)), W2T, Wt, FH, FW, stride, pad,
+                  _n_runs(N), none4[0] if mask is None else chk.contiguous(mask),
+                  none4[1] if idx is None else chk.contiguous(idx), dx, grad)
+    total = grad.sum(axis=0)  # the blocks' sums, added in block order
+    dW = np.ascontiguousarray(total[:, :K]).reshape(W.shape)
+    return (dx if need_dx else None), dW, total[:, K].copy()
 
 
 def conv_forward(x, W, b, stride=1, pad=0, dtype=None):
-    """Convolution forward by the path :func:`conv_path` picks (see the path functions)."""
-    forward = _PATHS[conv_path(np.shape(x), np.shape(W), stride)][0]
-    return forward(x, W, b, stride, pad, dtype)
+    """Convolution of ``x`` (N, C, H, W) by ``W`` (FN, C, FH, FW) plus ``b`` (FN,).
+
+    Returns (N, FN, out_h, out_w) in ``dtype`` (default: the result type of x and W, at
+    least float32): the book's ``col @ col_W + b``, reshaped and transposed.
+    """
+    return _run_forward("conv_forward", x, W, b, stride, pad, dtype, False, False)[0]
 
 
 def conv_backward(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
-    """Gradients ``(dx, dW, db)`` by the path :func:`conv_path` picks."""
-    backward = _PATHS[conv_path(np.shape(x), np.shape(W), stride)][1]
-    return backward(dout, x, W, stride, pad, dtype, need_dx)
+    """Gradients ``(dx, dW, db)`` of :func:`conv_forward` for the output gradient ``dout``;
+    ``dx`` is None when ``need_dx`` is False (a network's input layer)."""
+    return _run_backward("conv_backward", dout, None, None, x, W, stride, pad, dtype, need_dx)
+
+
+def conv_relu_forward(x, W, b, stride=1, pad=0, dtype=None):
+    """Convolution then the book's ReLU in one pass: ``(out, mask)``, mask = ``conv <= 0``."""
+    out, _, mask = _run_forward("conv_relu_forward", x, W, b, stride, pad, dtype, True, False)
+    return out, mask
+
+
+def conv_relu_backward(dout, mask, x, W, stride=1, pad=0, dtype=None, need_dx=True):
+    """``(dx, dW, db)`` through the ReLU (its ``mask``) and the convolution; ``dout`` is not
+    written."""
+    return _run_backward("conv_relu_backward", dout, None, mask, x, W, stride, pad, dtype,
+                         need_dx)
+
+
+def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
+    """Convolution, ReLU and 2x2 stride-2 max pooling in one pass.
+
+    Returns
+    -------
+    out : (N, FN, out_h // 2, out_w // 2), the pooled output in ``dtype``
+    idx : int8, same shape: window position (0..3) of each maximum, the first one wins
+    mask : bool (N, FN, out_h, out_w), the ReLU's ``conv <= 0``
+    """
+    return _run_forward("conv_relu_pool_forward", x, W, b, stride, pad, dtype, True, True)
+
+
+def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, need_dx=True):
+    """``(dx, dW, db)`` through the pooling (``idx``), the ReLU (``mask``) and the
+    convolution of :func:`conv_relu_pool_forward`, from the pooled output's ``dout``."""
+    return _run_backward("conv_relu_pool_backward", dout, idx, mask, x, W, stride, pad, dtype,
+                         need_dx)
+
+
+@kernel
+def _direct_forward(x, W, b, stride, pad, out):
+    # out[n, f, oh, ow] = sum over c, fh, fw of W[f, c, fh, fw] * x[n, c, ih, iw], + b[f]
+    N, C, H, Wd = x.shape
+    FN, _, FH, FW = W.shape
+    for q in prange(N * FN):
+        n, f = q // FN, q % FN
+        for oh in range(out.shape[2]):
+            for ow in range(out.shape[3]):
+                s = 0.0
+                for c in range(C):
+                    for fh in range(FH):
+                        for fw in range(FW):
+                            ih, iw = oh * stride + fh - pad, ow * stride + fw - pad
+                            if 0 <= ih < H and 0 <= iw < Wd:
+                                s += W[f, c, fh, fw] * x[n, c, ih, iw]
+                out[n, f, oh, ow] = s + b[f]
+
+
+@kernel
+def _direct_backward(dout, x, W, stride, pad, dx, dW, db):
+    # three race-free loops: each dW[f, c] and db[f] sums over n, oh, ow in a fixed order,
+    # each plane dx[n, c] over f, fh, fw, oh, ow
+    N, C, H, Wd = x.shape
+    FN, _, FH, FW = W.shape
+    out_h, out_w = dout.shape[2], dout.shape[3]
+    for q in prange(FN * C):
+        f, c = q // C, q % C
+        for fh in range(FH):
+            for fw in range(FW):
+                s = 0.0
+                for n in range(N):
+                    for oh in range(out_h):
+                        for ow in range(out_w):
+                            ih, iw = oh * stride + fh - pad, ow * stride + fw - pad
+                            if 0 <= ih < H and 0 <= iw < Wd:
+                                s += dout[n, f, oh, ow] * x[n, c, ih, iw]
+                dW[f, c, fh, fw] = s
+    for f in prange(FN):
+        s = 0.0
+        for n in range(N):
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    s += dout[n, f, oh, ow]
+        db[f] = s
+    for q in prange(dx.shape[0] * C):
+        n, c = q // C, q % C
+        _zero(dx[n, c])
+        for f in range(FN):
+            for fh in range(FH):
+                for fw in range(FW):
+                    for oh in range(out_h):
+                        for ow in range(out_w):
+                            ih, iw = oh * stride + fh - pad, ow * stride + fw - pad
+                            if 0 <= ih < H and 0 <= iw < Wd:
+                                dx[n, c, ih, iw] += W[f, c, fh, fw] * dout[n, f, oh, ow]
 
 
 def conv_forward_direct(x, W, b, stride=1, pad=0, dtype=None):
-    """Convolution in Numba loops, one sample at a time, without a batch-sized col matrix:
-    ``out[n, f] = sum_c,fh,fw W[f,c,fh,fw] * x_pad[n,c,..] + b[f]``.
-
-    Returns an (N, FN, out_h, out_w) array in ``dtype`` (default: result type of x and W).
-    """
-    x, W, stride, pad, oshape = _check("conv_forward", x, W, stride, pad)
-    b = _check_bias("conv_forward", b, W.shape[0])
-    out = np.empty(oshape, dtype=_result_dtype(x, W, dtype))
-    FN, _, FH, FW = W.shape
-    W2 = chk.contiguous(W.reshape(FN, -1).astype(out.dtype, copy=False))
-    _conv_forward(chk.contiguous(x), W2, b, FH, FW, stride, pad, out)
+    """:func:`conv_forward` as plain loops over every output cell, without BLAS or a col
+    matrix (the textbook formula; slower, a benchmark contender)."""
+    x, W, stride, pad, oshape = _check("conv_forward_direct", x, W, stride, pad)
+    b = _check_bias("conv_forward_direct", b, W.shape[0])
+    dt = _result_dtype(x, W, dtype)
+    out = np.empty(oshape, dtype=dt)
+    _direct_forward(chk.contiguous(x.astype(dt, copy=False)),
+                    chk.contiguous(W.astype(dt, copy=False)), b.astype(dt), stride, pad, out)
     return out
 
 
 def conv_backward_direct(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
-    """Gradients of :func:`conv_forward_direct`: ``(dx, dW, db)`` without a col matrix
-    (``dx`` is None when ``need_dx`` is False: the input layer of a network)."""
-    x, W, stride, pad, oshape = _check("conv_backward", x, W, stride, pad)
-    dout = chk.as_array("conv_backward", "dout", dout)
-    chk.check_shape("conv_backward", "dout", dout, oshape)
+    """:func:`conv_backward` as plain loops: ``(dx, dW, db)``, dx None unless ``need_dx``."""
+    x, W, stride, pad, oshape = _check("conv_backward_direct", x, W, stride, pad)
+    dout = chk.as_array("conv_backward_direct", "dout", dout)
+    chk.check_shape("conv_backward_direct", "dout", dout, oshape)
     dt = _result_dtype(x, W, dtype)
-    dx = np.empty(x.shape if need_dx else (0,) * 4, dtype=dt)
+    dx = np.empty(x.shape if need_dx else (0,) + x.shape[1:], dtype=dt)
     dW = np.empty(W.shape, dtype=dt)
     db = np.empty(W.shape[0], dtype=dt)
-    FN, _, FH, FW = W.shape
-    W2 = chk.contiguous(W.reshape(FN, -1).astype(dt, copy=False))
-    _conv_backward(chk.contiguous(dout), chk.contiguous(x), W2, FH, FW, stride, pad,
-                   bool(need_dx), dx, dW.reshape(FN, -1), db)
+    _direct_backward(chk.contiguous(dout.astype(dt, copy=False)),
+                     chk.contiguous(x.astype(dt, copy=False)),
+                     chk.contiguous(W.astype(dt, copy=False)), stride, pad, dx, dW, db)
     return (dx if need_dx else None), dW, db
-
-
-# Bytes of col block one GEMM works on: the block stays in L2/L3 between unfold, GEMM and
-# fold instead of a batch-sized matrix going through memory (90 MB for DeepConvNet's conv2).
-CHUNK_BYTES = 4 << 20
-
-
-def _chunks(N, K, P, itemsize):
-    B = max(1, min(N, CHUNK_BYTES // max(1, K * P * itemsize)))
-    return [(n0, min(N, n0 + B)) for n0 in range(0, N, B)]
-
-
-def conv_forward_gemm(x, W, b, stride=1, pad=0, dtype=None):
-    """Convolution as unfold + BLAS GEMM, a cache-sized block of samples at a time.
-
-    Returns (N, FN, out_h, out_w) in ``dtype`` (default: result type of x and W).
-    """
-    x, W, stride, pad, oshape = _check("conv_forward", x, W, stride, pad)
-    b = _check_bias("conv_forward", b, W.shape[0])
-    dt = _result_dtype(x, W, dtype)
-    N, FN, out_h, out_w = oshape
-    FC, FH, FW = W.shape[1:]
-    K, P = FC * FH * FW, out_h * out_w
-    x = chk.contiguous(x)
-    W2 = chk.contiguous(W.reshape(FN, K).astype(dt, copy=False))
-    out = np.empty(oshape, dtype=dt)
-    for n0, n1 in _chunks(N, K, P, dt.itemsize):
-        col = np.empty((K, (n1 - n0) * P), dtype=dt)
-        _unfold(x[n0:n1], FH, FW, stride, pad, col)
-        _from_filter_major(np.dot(W2, col), b, out[n0:n1])
-    return out
-
-
-def conv_backward_gemm(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
-    """Gradients ``(dx, dW, db)`` of :func:`conv_forward_gemm`, block by block: each block's
-    col is rebuilt (cheap, in cache) rather than kept from forward; dW and db add the blocks'
-    GEMM results in a fixed order. ``dx`` is None when ``need_dx`` is False."""
-    x, W, stride, pad, oshape = _check("conv_backward", x, W, stride, pad)
-    dout = chk.as_array("conv_backward", "dout", dout)
-    chk.check_shape("conv_backward", "dout", dout, oshape)
-    dt = _result_dtype(x, W, dtype)
-    N, FN, out_h, out_w = oshape
-    FC, FH, FW = W.shape[1:]
-    K, P = FC * FH * FW, out_h * out_w
-    x = chk.contiguous(x)
-    dout = chk.contiguous(dout)
-    W2T = chk.contiguous(W.reshape(FN, K).T.astype(dt, copy=False))
-    dx = np.empty(x.shape, dtype=dt) if need_dx else None
-    dW2 = np.zeros((FN, K), dtype=dt)
-    db = np.zeros(FN, dtype=dt)
-    for n0, n1 in _chunks(N, K, P, dt.itemsize):
-        col = np.empty((K, (n1 - n0) * P), dtype=dt)
-        _unfold(x[n0:n1], FH, FW, stride, pad, col)
-        d_t = np.empty((FN, (n1 - n0) * P), dtype=dt)
-        db_part = np.empty(FN, dtype=dt)
-        _to_filter_major(dout[n0:n1], d_t, db_part)
-        db += db_part
-        dW2 += np.dot(d_t, col.T)
-        if need_dx:
-            _fold(np.dot(W2T, d_t), x.shape[2], x.shape[3], FH, FW, stride, pad,
-                  dx[n0:n1])
-    return dx, dW2.reshape(W.shape), db
-
-
-_PATHS = {"direct": (conv_forward_direct, conv_backward_direct),
-          "blas": (conv_forward_blas, conv_backward_blas),
-          "gemm": (conv_forward_gemm, conv_backward_gemm)}
-if NUMBA_BLAS:
-    _PATHS["blas_numba"] = (conv_forward_blas_numba, conv_backward_blas_numba)

@@ -9,34 +9,29 @@ So, with ``xp`` the padded sample (C rows of S = Hp * Wp) and L = out_h * Wp::
     dW_k (FN, C)         += dout_wide (FN, L) @ xp[:, off_k : off_k + L].T
     dxp[:, off_k : +L]   += W_k.T (C, FN) @ dout_wide
 
-FH * FW GEMMs with CBLAS's beta = 1 (``_blas.gemm_flat``, xp's row stride S), no col matrix
-to write and read; dout_wide's extra columns are zero so they add nothing. It pays where the
-channels are many enough for GEMMs of inner size C and the extra columns few (DeepConvNet's
-conv2 to conv4, and conv6 forward; measured in bench/README): :func:`use_shift`.
+FH * FW GEMMs with beta = 1 (``_blas.gemm_at``, xp's row stride S) and no col matrix to write
+and read; dout_wide's extra columns are zero, so they add nothing. It pays where the channels
+are many and the extra columns few (:func:`use_taps`; ``python -m bench.conv_paths``).
 
 The buffers a thread passes: ``xp`` and ``dxp`` hold C * S + FW - 1 items (the last tap's
 wide read runs FW - 1 past the planes), ``wide`` FN * L. Their borders must be zero: callers
-zero them once per call, the functions here rewrite only the interior.
+zero them once per run, the functions here rewrite only the interior.
 """
 import numpy as np
 
 from ..config import helper, inline
-from ._blas import gemm_flat
+from ._blas import gemm_at
 
-# when the per-tap GEMMs beat unfold + one GEMM (bench/README): 16 or more channels, and at
-# most 1/8 of the wide columns extra (DeepConvNet's conv2-conv4); with up to 1/4 extra
-# (conv5/conv6, 2 of 9) where the GEMMs are wide enough: forward with 64 channels in float64
-# (conv5's 32 lost 5-7%) or 32 in float32, backward only with 64 in float32 (conv6: 9%
-# faster there, 5% slower in float64); SimpleConvNet's conv1 (C = 1) never
-SHIFT_MIN_C = 16
+# per-tap GEMMs of inner size C lose to one unfolded GEMM below this many channels
+TAPS_MIN_C = 16
 
 
-def use_shift(x_shape, W_shape, stride, pad, backward=False, dtype=np.float64):
+def use_taps(x_shape, W_shape, stride, pad, backward=False, dtype=np.float64):
     """Whether the convolution of ``x_shape`` by ``W_shape`` runs the per-tap GEMMs."""
     C, W = x_shape[1], x_shape[3]
     Wp = W + 2 * pad
     extra = W_shape[3] - 1  # wide columns a row beyond the out_w real ones
-    if stride != 1 or C < SHIFT_MIN_C:
+    if stride != 1 or C < TAPS_MIN_C:
         return False
     if 8 * extra <= Wp:
         return True
@@ -73,10 +68,10 @@ def _grid(x, FH, FW, pad):
 
 
 @helper
-def _pad_copy(img, flat, pad, into_flat):
+def pad_copy(img, flat, pad, into_flat):
     # between a sample's planes img (C, H, W) and the interior of the padded buffer flat:
     # into the buffer (into_flat) or out of it; the border is left as it is (zero). Row
-    # loops, not a 3-D slice assignment: that one took seconds to compile
+    # loops: a 3-D slice assignment is slow to compile
     C, H, W = img.shape
     Hp, Wp = H + 2 * pad, W + 2 * pad
     for c in range(C):
@@ -92,14 +87,14 @@ def _pad_copy(img, flat, pad, into_flat):
 
 
 @helper
-def _shift_forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, y):
+def forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, y):
     # y (FN, out_h*out_w) = sample n convolved, + b; Wk (FH*FW, FN, C)
     FN = Wk.shape[1]
     C, Wp, out_h, out_w, S, L = _grid(x, FH, FW, pad)
-    _pad_copy(x[n], xp, pad, True)
+    pad_copy(x[n], xp, pad, True)
     for k in range(FH * FW):
-        gemm_flat(False, FN, L, C, Wk, k * FN * C, C, xp, (k // FW) * Wp + k % FW, S,
-                  0 if k == 0 else 1, wide, 0, L)
+        gemm_at(False, False, FN, L, C, Wk, k * FN * C, C, xp, (k // FW) * Wp + k % FW, S,
+                0 if k == 0 else 1, wide, 0, L)
     for f in range(FN):
         bf = b[f]
         for i in range(out_h):
@@ -110,13 +105,13 @@ def _shift_forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, y):
 
 
 @helper
-def _shift_backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx):
+def backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx):
     # sample n with output gradient d (FN, out_h*out_w): g (FH*FW, FN, C) += the taps' dW,
     # db += d's row sums, dx[n] = its input gradient (skipped when dx has no samples);
     # Wt (FH*FW, C, FN); dwide's extra columns stay zero
     FN = Wt.shape[2]
     C, Wp, out_h, out_w, S, L = _grid(x, FH, FW, pad)
-    _pad_copy(x[n], xp, pad, True)
+    pad_copy(x[n], xp, pad, True)
     for f in range(FN):
         for i in range(out_h):
             src = d[f, i * out_w:(i + 1) * out_w]
@@ -125,22 +120,21 @@ def _shift_backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx):
                 dst[j] = src[j]
     _row_sums(dwide, FN, L, db)
     for k in range(FH * FW):
-        gemm_flat(True, FN, C, L, dwide, 0, L, xp, (k // FW) * Wp + k % FW, S, 1, g, k * FN * C,
-                  C)
+        gemm_at(False, True, FN, C, L, dwide, 0, L, xp, (k // FW) * Wp + k % FW, S, 1, g,
+                k * FN * C, C)
     if dx.shape[0] > 0:
         dxp[:] = 0
         for k in range(FH * FW):
-            gemm_flat(False, C, L, FN, Wt, k * C * FN, FN, dwide, 0, L, 1, dxp,
-                      (k // FW) * Wp + k % FW, S)
-        _pad_copy(dx[n], dxp, pad, False)
+            gemm_at(False, False, C, L, FN, Wt, k * C * FN, FN, dwide, 0, L, 1, dxp,
+                    (k // FW) * Wp + k % FW, S)
+        pad_copy(dx[n], dxp, pad, False)
 
 
 @helper
 def _row_sums(a, rows, L, out):
-    # out[r] += the sum of a[r*L:(r+1)*L], in four interleaved partial sums (item j goes to
-    # sum j % 4, then (s0 + s1) + (s2 + s3)): a fixed order, with four independent chains of
-    # adds where one running sum waited on each add (that sum was 1 ms of DeepConvNet
-    # conv2's 11.5 ms backward on one thread, this 0.3). dwide's extra columns add zeros
+    # out[r] += the sum of a[r*L:(r+1)*L] in four interleaved partial sums (item j to sum
+    # j % 4, then (s0 + s1) + (s2 + s3)): a fixed order, and four independent chains of adds
+    # instead of one that waits on each add. dwide's extra columns add zeros
     for r in range(rows):
         row = a[r * L:(r + 1) * L]
         s0 = s1 = s2 = s3 = a.dtype.type(0)
@@ -160,7 +154,7 @@ def _row_sums(a, rows, L, out):
 
 
 @helper
-def _taps_to_grad(g, db, grad):
+def taps_to_grad(g, db, grad):
     # grad (FN, C*FH*FW + 1) in the unfold path's [dW | db] layout, from g (FH*FW, FN, C)
     T, FN, C = g.shape
     for f in range(FN):

@@ -1,0 +1,54 @@
+"""The Affine layer's matrix products, on fastconv's threads with BLAS on one thread each.
+
+``np.dot`` hands a large product to OpenBLAS's own threads, which keep spinning for a while
+after it returns, on the cores that fastconv's next kernel needs. Here the rows of the result
+are split over fastconv's threads instead, each calling BLAS on one thread: the same GEMM,
+split where OpenBLAS would split it (never along the summed axis), so np.dot's numbers.
+"""
+import numpy as np
+from numba import prange
+
+from .. import config
+from ..config import kernel
+from . import _checks as chk
+from ._blas import gemm_at, one_blas_thread
+
+# fewer rows per thread than this: one thread does the whole product
+MIN_ROWS = 16
+
+
+@kernel
+def _matmul(a, b, trans_a, trans_b, n_runs, out):
+    # rows m0..m1 of out = rows m0..m1 of op(a) @ op(b), one GEMM per run
+    M, N = out.shape
+    K = a.shape[0] if trans_a else a.shape[1]
+    for r in prange(n_runs):
+        m0, m1 = r * M // n_runs, (r + 1) * M // n_runs
+        a0 = m0 if trans_a else m0 * a.shape[1]  # op(a)'s row m0: a column of a, or a row
+        gemm_at(trans_a, trans_b, m1 - m0, N, K, a, a0, a.shape[1], b, 0, b.shape[1], 0, out,
+                m0 * N, N)
+
+
+def matmul(a, b, trans_a=False, trans_b=False):
+    """``op(a) @ op(b)``, op the transpose where asked, for 2-D arrays.
+
+    float32 and float64 (after NumPy's promotion of the two) run here; other dtypes (float16
+    parameters, say) go to ``np.dot``, so the result is always NumPy's.
+    """
+    a = chk.as_array("matmul", "a", a, ndim=2)
+    b = chk.as_array("matmul", "b", b, ndim=2)
+    opa = a.T if trans_a else a
+    opb = b.T if trans_b else b
+    if opa.shape[1] != opb.shape[0]:
+        raise ValueError(f"matmul: op(a) has shape {opa.shape} and op(b) {opb.shape}; their "
+                         "inner sizes differ")
+    dt = np.result_type(a, b)
+    if dt not in (np.float32, np.float64):
+        return np.dot(opa, opb)
+    M = opa.shape[0]
+    out = np.empty((M, opb.shape[1]), dtype=dt)
+    threads = config.get_num_threads() if config.parallel_enabled() else 1
+    with one_blas_thread():
+        _matmul(chk.contiguous(a.astype(dt, copy=False)), chk.contiguous(b.astype(dt, copy=False)),
+                trans_a, trans_b, max(1, min(threads, M // MIN_ROWS)), out)
+    return out
