@@ -127,6 +127,8 @@ class Recurrent(Layer):
 
     def backward(self, dout):
         """BPTT over the last forward pass; sets ``dU``, ``dW`` and returns ``delta @ U``."""
+        if self.a is None:
+            raise RuntimeError("Recurrent: backward needs a forward pass first")
         dx, self.dU, self.dW = _k.rnn_backward(self.x, self.U, self.W, self._h0, self.a,
                                                dout, self.activation)
         return dx
