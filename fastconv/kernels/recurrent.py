@@ -31,7 +31,7 @@ def _activate(v, act):
     if act == _TANH:
         return math.tanh(v)
     if act == _RELU:
-        return v if v > 0 else v * 0
+        return v if v > 0 else v * 0  # v * 0: a zero of v's own type, as both branches need
     if act == _SIGMOID:
         return 1 / (1 + math.exp(-v))
     return v
