@@ -50,57 +50,58 @@ def _slope(h, act):
 
 
 @helper
+def _add_vecmat(acc, v, M):
+    """``acc += v @ M`` (acc (m,), v (J,), M (J, m)), each acc[i] adding its J terms in order.
+
+    Four rows of M a pass: acc[i] is loaded and stored once per four terms instead of once
+    per term, with the same additions in the same order."""
+    J = v.shape[0]
+    j = 0
+    while j + 4 <= J:
+        a, b, c, d = v[j], v[j + 1], v[j + 2], v[j + 3]
+        m0, m1, m2, m3 = M[j], M[j + 1], M[j + 2], M[j + 3]
+        for i in range(acc.shape[0]):
+            acc[i] = (((acc[i] + a * m0[i]) + b * m1[i]) + c * m2[i]) + d * m3[i]
+        j += 4
+    while j < J:
+        a, m = v[j], M[j]
+        for i in range(acc.shape[0]):
+            acc[i] += a * m[i]
+        j += 1
+
+
+@helper
 def _rnn_forward(x, UT, WT, h0, act, h):
-    # UT (n, units) and WT (units, units) are U.T and W.T, contiguous along the units
-    T, n = x.shape
-    units = h0.shape[0]
+    # UT (n, units) and WT (units, units) are U.T and W.T: rows along the units
     acc = np.zeros_like(h0)
-    for t in range(T):
-        for i in range(units):
-            acc[i] = 0
-        for k in range(n):
-            xk = x[t, k]
-            for i in range(units):
-                acc[i] += xk * UT[k, i]
-        for j in range(units):
-            hj = h0[j] if t == 0 else h[t - 1, j]
-            for i in range(units):
-                acc[i] += hj * WT[j, i]
-        for i in range(units):
+    for t in range(x.shape[0]):
+        acc[:] = 0
+        _add_vecmat(acc, x[t], UT)
+        _add_vecmat(acc, h0 if t == 0 else h[t - 1], WT)
+        for i in range(acc.shape[0]):
             h[t, i] = _activate(acc[i], act)
 
 
 @helper
 def _rnn_backward(x, U, W, h0, h, dout, act, delta, dU, dW, dx):
-    T, n = x.shape
+    # dU, dW and dx come zeroed
+    T = x.shape[0]
     units = h0.shape[0]
     # the error of step t: the layer above's dout[t] plus what step t+1 sends back
     carry = np.zeros_like(h0)
     for t in range(T - 1, -1, -1):
         for i in range(units):
             delta[t, i] = (dout[t, i] + carry[i]) * _slope(h[t, i], act)
-        for j in range(units):
-            carry[j] = 0
-        for i in range(units):
-            d = delta[t, i]
-            for j in range(units):
-                carry[j] += d * W[i, j]
-        for k in range(n):
-            dx[t, k] = 0
-        for i in range(units):
-            d = delta[t, i]
-            for k in range(n):
-                dx[t, k] += d * U[i, k]
+        carry[:] = 0
+        _add_vecmat(carry, delta[t], W)
+        _add_vecmat(dx[t], delta[t], U)
     # gradients of U and W: sums over the time steps in increasing order
-    dU[:, :] = 0
-    dW[:, :] = 0
-    for t in range(T):
-        for i in range(units):
-            d = delta[t, i]
-            for k in range(n):
-                dU[i, k] += d * x[t, k]
+    for i in range(units):
+        _add_vecmat(dU[i], delta[:, i], x)
+        if T > 0:
             for j in range(units):
-                dW[i, j] += d * (h0[j] if t == 0 else h[t - 1, j])
+                dW[i, j] += delta[0, i] * h0[j]  # step 0 started from h0, step t from h[t-1]
+            _add_vecmat(dW[i], delta[1:, i], h[:-1])
 
 
 def _activation_index(func, activation):
@@ -180,8 +181,8 @@ def rnn_backward(x, U, W, h0, h, dout, activation="tanh"):
     h = np.ascontiguousarray(h, dtype=x.dtype)
     dout = np.ascontiguousarray(dout, dtype=x.dtype)
     delta = np.empty((T, units), dtype=x.dtype)
-    dU = np.empty_like(U)
-    dW = np.empty_like(W)
-    dx = np.empty_like(x)
+    dU = np.zeros_like(U)
+    dW = np.zeros_like(W)
+    dx = np.zeros_like(x)
     _rnn_backward(x, U, W, h0, h, dout, act, delta, dU, dW, dx)
     return dx, dU, dW
