@@ -258,3 +258,112 @@ class BookAdam:
             self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
             self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
             params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
+
+
+# ------------------------------------------------------------- recurrent layer (RNN) ----
+# h[t] = f(x[t] @ U.T + h[t-1] @ W.T), h[-1] = h0; f's slope is written with its output h.
+import math  # noqa: E402  (with the only section that needs it)
+
+def _rnn_activate(v, activation):
+    if activation == "tanh":
+        return math.tanh(v)
+    if activation == "ReLU":
+        return v if v > 0 else v * 0
+    if activation == "sigmoid":
+        return 1 / (1 + math.exp(-v))
+    return v
+
+
+def _rnn_slope(h, activation):
+    if activation == "tanh":
+        return 1 - h * h
+    if activation == "ReLU":
+        return 1.0 if h > 0 else 0.0
+    if activation == "sigmoid":
+        return h * (1 - h)
+    return 1.0
+
+
+def loop_rnn_forward(x, U, W, h0, activation="tanh"):
+    """Plain loops, each sum in the kernel's order: the n input terms, then the state terms."""
+    T, n = x.shape
+    units = U.shape[0]
+    h = np.zeros((T, units), dtype=x.dtype)
+    prev = h0
+    for t in range(T):
+        for i in range(units):
+            s = 0.0
+            for k in range(n):
+                s += x[t, k] * U[i, k]
+            for j in range(units):
+                s += prev[j] * W[i, j]
+            h[t, i] = _rnn_activate(s, activation)
+        prev = h[t]
+    return h
+
+
+def loop_rnn_backward(x, U, W, h0, h, dout, activation="tanh"):
+    """BPTT in plain loops; returns (dx, dU, dW). Sums over time run from t = 0 up."""
+    T, n = x.shape
+    units = U.shape[0]
+    delta = np.zeros((T, units), dtype=x.dtype)
+    carry = np.zeros(units, dtype=x.dtype)
+    for t in range(T - 1, -1, -1):
+        for i in range(units):
+            delta[t, i] = (dout[t, i] + carry[i]) * _rnn_slope(h[t, i], activation)
+        for j in range(units):
+            s = 0.0
+            for i in range(units):
+                s += delta[t, i] * W[i, j]
+            carry[j] = s
+    dx = np.zeros((T, n), dtype=x.dtype)
+    for t in range(T):
+        for k in range(n):
+            s = 0.0
+            for i in range(units):
+                s += delta[t, i] * U[i, k]
+            dx[t, k] = s
+    prev = np.vstack([h0[None, :], h[:-1]])  # the state each step started from
+    dU = np.zeros(U.shape, dtype=x.dtype)
+    dW = np.zeros(W.shape, dtype=x.dtype)
+    for i in range(units):
+        for k in range(n):
+            s = 0.0
+            for t in range(T):
+                s += delta[t, i] * x[t, k]
+            dU[i, k] = s
+        for j in range(units):
+            s = 0.0
+            for t in range(T):
+                s += delta[t, i] * prev[t, j]
+            dW[i, j] = s
+    return dx, dU, dW
+
+
+_NUMPY_RNN_ACT = {"tanh": (np.tanh, lambda h: 1 - h * h),
+                  "ReLU": (lambda z: np.maximum(z, 0), lambda h: (h > 0).astype(h.dtype)),
+                  "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda h: h * (1 - h)),
+                  "linear": (lambda z: z, np.ones_like)}
+
+
+def numpy_rnn_forward(x, U, W, h0, activation="tanh"):
+    """A plain NumPy time loop (one matrix-vector product per step): the speed baseline."""
+    f = _NUMPY_RNN_ACT[activation][0]
+    xu = x @ U.T  # the input terms of every step at once
+    h = np.empty_like(xu)
+    prev = h0
+    for t in range(x.shape[0]):
+        prev = h[t] = f(xu[t] + W @ prev)
+    return h
+
+
+def numpy_rnn_backward(x, U, W, h0, h, dout, activation="tanh"):
+    """NumPy BPTT; returns (dx, dU, dW)."""
+    slope = _NUMPY_RNN_ACT[activation][1](h)
+    delta = np.empty_like(h)
+    carry = np.zeros_like(h0)
+    for t in range(x.shape[0] - 1, -1, -1):
+        delta[t] = (dout[t] + carry) * slope[t]
+        carry = delta[t] @ W
+    prev = np.vstack([h0[None, :], h[:-1]])
+    return delta @ U, delta.T @ x, delta.T @ prev

@@ -8,17 +8,19 @@ The seed's imports map by replacing ``cnn.`` with ``fastconv.keras.``::
     # (or fastconv.keras.utils.visualization, the seed's own path)
 
 Modules: :mod:`~fastconv.keras.layers` (Input, Conv2D, MaxPooling2D, AveragePooling2D,
-Flatten, Dense, Output), :mod:`~fastconv.keras.models` (Model, load_model),
-:mod:`~fastconv.keras.losses`, :mod:`~fastconv.keras.activations`,
-:mod:`~fastconv.keras.saving`, :mod:`~fastconv.keras.visualization`. The seed's recurrent
-layer is not provided.
+Flatten, Dense, Output, Recurrent), :mod:`~fastconv.keras.models` (Model, load_model),
+:mod:`~fastconv.keras.recurrent` (the seed's simple RNN layer, on the Numba kernel of
+:mod:`fastconv.kernels.recurrent`), :mod:`~fastconv.keras.losses`,
+:mod:`~fastconv.keras.metrics` (``compile``'s third argument: accuracy or MAE),
+:mod:`~fastconv.keras.activations`, :mod:`~fastconv.keras.saving`,
+:mod:`~fastconv.keras.visualization`.
 """
 from .layers import (AveragePooling2D, Conv2D, Dense, Flatten, Input, MaxPooling2D,
-                     Output)
+                     Output, Recurrent)
 from .models import Model, load_model
 
 __all__ = ["Input", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dense",
-           "Output", "Model", "load_model", "history_show", "confusion_show"]
+           "Output", "Recurrent", "Model", "load_model", "history_show", "confusion_show"]
 
 
 def __getattr__(name):

@@ -1,5 +1,5 @@
 """Layers of the seed framework: Input, Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
-Dense, Output (the seed's Recurrent layer is not provided).
+Dense, Output, and Recurrent (defined in :mod:`fastconv.keras.recurrent`).
 
 The arithmetic is fastconv's: :class:`fastconv.layers.Convolution`, ``Pooling``,
 ``AvgPooling``, ``Affine`` and the activations of :mod:`fastconv.keras.activations`. These
@@ -24,7 +24,7 @@ from .. import layers as _fl
 from .activations import canonical_name, get_activation
 
 __all__ = ["Input", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dense",
-           "Output"]
+           "Output", "Recurrent"]
 
 _KAIMING_A = math.sqrt(5.0)  # the seed's (and PyTorch's default) negative slope
 
@@ -59,6 +59,7 @@ class Layer:
 
     kind = "Layer"
     param_names = ()  # attributes updated by the optimizer, in save order
+    state_names = ()  # arrays saved and loaded with the weights but never trained
 
     def __init__(self, input_shape=None):
         self.input_shape = None
@@ -104,9 +105,14 @@ class Layer:
         """Constructor arguments other than ``input_shape`` and weights (plain data)."""
         return {}
 
+    def saved_arrays(self):
+        """``{name: array}`` of what ``save`` stores: the weights, then any state."""
+        return {name: getattr(self, name) for name in self.param_names + self.state_names}
+
     def set_params(self, arrays):
-        """Replace the weights by copies of ``arrays`` (``{name: array}``), checking shapes."""
-        for name in self.param_names:
+        """Replace the weights (and state) by copies of ``arrays`` (``{name: array}``),
+        checking shapes."""
+        for name in self.param_names + self.state_names:
             cur = getattr(self, name)
             new = np.asarray(arrays[name], dtype=cur.dtype)
             if new.shape != cur.shape:
@@ -381,5 +387,7 @@ class Output(_DenseBase):
         super().__init__(units, input_dim, activate_fcn, theta)
 
 
+from .recurrent import Recurrent  # noqa: E402  (it builds on Layer above)
+
 LAYER_CLASSES = {cls.kind: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
-                                           Dense, Output)}
+                                           Dense, Output, Recurrent)}

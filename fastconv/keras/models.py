@@ -1,5 +1,9 @@
 """The seed framework's ``Model``: add_layer, compile, fit, evaluate, predict, summary, save.
 
+``compile(learning_rate, loss_fcn, metric)`` takes the seed's metric as a third argument:
+``"accuracy"`` (the default) or ``"MAE"`` (:mod:`fastconv.keras.metrics`); ``fit``'s history
+and ``evaluate`` report it next to the loss.
+
 Bugs of the seed fixed here:
 
 * ``evaluate`` returned ``sum(y_true - y_pred)`` (a difference of class indices) instead of
@@ -29,6 +33,7 @@ from tqdm import tqdm
 from ..optimizer import SGD
 from .layers import Input, Layer, Output
 from .losses import get_loss
+from .metrics import get_metric
 
 __all__ = ["Model", "load_model"]
 
@@ -71,6 +76,7 @@ class Model:
         self.lr = 0.0
         self.loss_fcn = None
         self.loss_fcn_name = None
+        self.metric = None
         self._optimizer = None
 
     # ------------------------------------------------------------------ building
@@ -100,8 +106,8 @@ class Model:
         self.loss_fcn = None  # the network changed: compile again
         self._optimizer = None
 
-    def compile(self, learning_rate, loss_fcn="cross_tropy"):
-        """Set the learning rate of plain gradient descent and the loss.
+    def compile(self, learning_rate, loss_fcn="cross_tropy", metric=None):
+        """Set the learning rate of plain gradient descent, the loss and the metric.
 
         Parameters
         ----------
@@ -109,6 +115,8 @@ class Model:
             Step size, > 0.
         loss_fcn : str
             ``"cross_tropy"`` or ``"MSE"`` (see :mod:`fastconv.keras.losses`).
+        metric : {None, "accuracy", "MAE"}
+            Reported by ``fit`` and ``evaluate``; ``None`` means ``"accuracy"``.
         """
         lr = float(learning_rate)
         if not (np.isfinite(lr) and lr > 0):
@@ -118,9 +126,11 @@ class Model:
             raise ValueError("compile: the last layer must be an Output layer")
         loss = get_loss(loss_fcn)
         loss.check_output(self.layers[-1].activation)
+        metric = get_metric(metric)
         self.lr = lr
         self.loss_fcn = loss
         self.loss_fcn_name = loss.name
+        self.metric = metric
         self._optimizer = SGD(lr)
 
     # ------------------------------------------------------------------ passes
@@ -187,13 +197,15 @@ class Model:
         verbose : {0, 1, 2}
             0 silent, 1 a progress bar per epoch, 2 one line per epoch.
         shuffle : bool
-            Draw a new order (``np.random``) before every epoch.
+            Draw a new order (``np.random``) before every epoch; ``False`` keeps the order
+            (time order, for a Recurrent layer).
 
         Returns
         -------
         dict
-            ``{"accuracy": (epochs,), "loss": (epochs,)}``: per epoch, the accuracy and mean
-            loss of the outputs seen during the epoch (before each batch's update).
+            ``{metric: (epochs,), "loss": (epochs,)}`` with the compiled metric's name
+            (``"accuracy"`` or ``"MAE"``): per epoch, the metric and mean loss of the outputs
+            seen during the epoch (before each batch's update).
         """
         self._require_compiled("fit")
         x = np.asarray(x)
@@ -212,14 +224,14 @@ class Model:
             raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
         batch_size = min(int(batch_size), N)
         n_batches = -(-N // batch_size)
-        labels = y.argmax(axis=1)
-        history = {"accuracy": np.zeros(epochs), "loss": np.zeros(epochs)}
+        metric = self.metric
+        history = {metric.name: np.zeros(epochs), "loss": np.zeros(epochs)}
         if verbose:
             print("Model train start.")
             print("=" * 65)
         for epoch in range(epochs):
             order = np.random.permutation(N) if shuffle else np.arange(N)
-            loss_sum, correct, seen = 0.0, 0, 0
+            loss_sum, metric_sum, seen = 0.0, 0.0, 0
             t0 = time.perf_counter()
             bar = None
             if verbose == 1:
@@ -233,19 +245,20 @@ class Model:
                 self._optimizer.update(self.params(), self._grads())
                 nb = len(idx)
                 loss_sum += loss * nb
-                correct += int(np.count_nonzero(a.argmax(axis=1) == labels[idx]))
+                metric_sum += metric.total(a, yb)
                 seen += nb
                 if bar is not None:
-                    bar.set_postfix(accuracy=f"{correct / seen:.4f}",
-                                    loss=f"{loss_sum / seen:.4f}", refresh=False)
+                    bar.set_postfix({metric.name: f"{metric_sum / seen:.4f}",
+                                     "loss": f"{loss_sum / seen:.4f}"}, refresh=False)
                     bar.update(1)
             if bar is not None:
                 bar.close()
             history["loss"][epoch] = loss_sum / N
-            history["accuracy"][epoch] = correct / N
+            history[metric.name][epoch] = metric_sum / N
             if verbose:
-                print("epoch %8s/%-8s\taccuracy: %-10s\tloss: %-10s\ttime: %.1fs"
-                      % (epoch + 1, epochs, np.round(history["accuracy"][epoch], 6),
+                print("epoch %8s/%-8s\t%s: %-10s\tloss: %-10s\ttime: %.1fs"
+                      % (epoch + 1, epochs, metric.name,
+                         np.round(history[metric.name][epoch], 6),
                          np.round(history["loss"][epoch], 6), time.perf_counter() - t0))
                 print("=" * 65)
         return history
@@ -265,17 +278,18 @@ class Model:
         return self.predict(test_data, batch_size).argmax(axis=1)
 
     def evaluate(self, x_test, y_test, batch_size=_PREDICT_BATCH):
-        """``(accuracy, loss)`` on a test set: accuracy in [0, 1], mean loss.
+        """``(metric, loss)`` on a test set: the compiled metric (accuracy in [0, 1] by
+        default) and the mean loss.
 
-        ``y_test`` is one-hot (N, k) or integer labels (N,).
+        ``y_test`` is one-hot (N, k) or integer labels (N,), or (N, k) targets of a regression.
         """
         self._require_compiled("evaluate")
         a = self.predict(x_test, batch_size)
         y = _one_hot(y_test, a.shape[1], "evaluate")
         if y.shape[0] != a.shape[0]:
             raise ValueError(f"evaluate: x has {a.shape[0]} samples but y has {y.shape[0]}")
-        accuracy = float(np.mean(a.argmax(axis=1) == y.argmax(axis=1)))
-        return accuracy, self.loss_fcn.value(a, y, self.layers[-1].activation)
+        return (self.metric.value(a, y),
+                self.loss_fcn.value(a, y, self.layers[-1].activation))
 
     # ------------------------------------------------------------------ reporting, saving
     def summary(self):

@@ -9,7 +9,9 @@ The file holds named arrays and strings only:
 ``layer_count``     int
 ``layer_<i>/kind``  layer class name (looked up in a fixed table, never imported by name)
 ``layer_<i>/config`` JSON text of the constructor arguments
-``layer_<i>/<p>``   float arrays of the layer's weights (``W``)
+``layer_<i>/<p>``   float arrays of the layer's weights (``W``; a Recurrent layer's ``U``,
+                    ``W`` and its current ``state``)
+``metric``          the metric given to ``compile`` (absent in older files: accuracy)
 
 Two containers carry it: HDF5 (the seed's format) when h5py is installed, else NumPy's
 ``.npz``. Loading reads the container's magic bytes, so the file name does not matter;
@@ -52,13 +54,13 @@ def _entries(model):
     if model.loss_fcn_name is None:
         raise RuntimeError("save: compile the model first (the file stores lr and loss)")
     out = {"format": FORMAT, "name": model.name, "loss": model.loss_fcn_name,
-           "lr": np.float64(model.lr),
+           "metric": model.metric.name, "lr": np.float64(model.lr),
            "input_shape": np.asarray(model.input.input_shape, dtype=np.int64),
            "layer_count": np.int64(len(model.layers))}
     for i, layer in enumerate(model.layers):
         out[f"layer_{i}/kind"] = layer.kind
         out[f"layer_{i}/config"] = json.dumps(layer.get_config(), sort_keys=True)
-        for pname, arr in layer.params().items():
+        for pname, arr in layer.saved_arrays().items():
             out[f"layer_{i}/{pname}"] = np.ascontiguousarray(arr)
     return out
 
@@ -101,7 +103,7 @@ def _model_from_entries(entries):
         layer = cls(**config)
         model.add_layer(layer)
         arrays = {}
-        for pname in layer.param_names:
+        for pname in layer.param_names + layer.state_names:
             key = f"layer_{i}/{pname}"
             if key not in entries:
                 raise ValueError(f"load_model: missing weights {key!r}")
@@ -110,7 +112,8 @@ def _model_from_entries(entries):
                 raise ValueError(f"load_model: weights {key!r} are not numeric")
             arrays[pname] = arr
         layer.set_params(arrays)
-    model.compile(float(np.asarray(entries["lr"])), _text(entries, "loss"))
+    metric = _text(entries, "metric") if "metric" in entries else None
+    model.compile(float(np.asarray(entries["lr"])), _text(entries, "loss"), metric)
     return model
 
 

@@ -40,15 +40,26 @@ def _curve(plt, values, title, ylabel, path, show):
     return _finish(plt, fig, path, show)
 
 
+def _metric_key(history):
+    """The metric's key in a ``fit`` history: the one key besides ``"loss"``."""
+    keys = [key for key in history if key != "loss"]
+    if "loss" not in history or len(keys) != 1:
+        raise ValueError(f"history_show: history must hold 'loss' and one metric (such as "
+                         f"'accuracy' or 'MAE'), got keys {sorted(history)}")
+    return keys[0]
+
+
 def history_show(history, accuracy_file=None, loss_file=None, show=False):
-    """Plot the accuracy and loss curves of a ``fit`` history into two PNG files.
+    """Plot the metric and loss curves of a ``fit`` history into two PNG files.
 
     Parameters
     ----------
     history : dict
-        ``{"accuracy": (epochs,), "loss": (epochs,)}`` as returned by ``Model.fit``.
+        ``{metric: (epochs,), "loss": (epochs,)}`` as returned by ``Model.fit``; the metric
+        is ``"accuracy"`` or ``"MAE"``.
     accuracy_file, loss_file : str, optional
-        Output paths; default ``"accuracy.png"`` and ``"loss.png"``.
+        Output paths; default ``"<metric>.png"`` (``"accuracy.png"``, ``"MAE.png"``) and
+        ``"loss.png"``.
     show : bool
         Also open the figures in a window (blocks until closed).
 
@@ -58,10 +69,10 @@ def history_show(history, accuracy_file=None, loss_file=None, show=False):
         ``(accuracy_file, loss_file)``.
     """
     plt = _pyplot()
-    accuracy_file = accuracy_file or "accuracy.png"
+    metric = _metric_key(history)
+    accuracy_file = accuracy_file or f"{metric}.png"
     loss_file = loss_file or "loss.png"
-    _curve(plt, np.asarray(history["accuracy"]), "model accuracy", "accuracy",
-           accuracy_file, show)
+    _curve(plt, np.asarray(history[metric]), f"model {metric}", metric, accuracy_file, show)
     _curve(plt, np.asarray(history["loss"]), "model loss", "loss", loss_file, show)
     return accuracy_file, loss_file
 
