@@ -176,4 +176,10 @@ def gemm(A, B, C, trans_b, beta):
     N = B.shape[0] if trans_b else B.shape[1]
     if (B.shape[1] if trans_b else B.shape[0]) != K or C.shape[0] != M or C.shape[1] != N:
         raise ValueError("gemm: shapes do not match")
-    gemm_at(False, trans_b, M, N, K, A, 0, K, B, 0, B.shape[1], beta, C, 0, N)
+    if K == 0:  # nothing to sum; CBLAS rejects a zero row stride
+        for i in range(M):
+            for j in range(N):
+                C[i, j] *= beta
+    elif M > 0 and N > 0:  # the intrinsic itself, not through gemm_at: one function less to compile
+        _cblas_gemm(0, 1 if trans_b else 0, M, N, K, A, 0, K, B, 0, B.shape[1],
+                    C.dtype.type(beta), C, 0, N)

@@ -28,7 +28,7 @@ import numpy as np
 from numba import prange
 
 from .. import config
-from ..config import helper, kernel
+from ..config import helper, inline, kernel
 from . import _checks as chk
 from ._blas import gemm, one_blas_thread
 from .conv_taps import (backward_sample, forward_sample, pad_copy, tap_weights, taps_to_grad,
@@ -131,7 +131,7 @@ def _grad_before_relu(g, mask_n, idx, n, pool, dy):
                 df[p] = 0 if mf[p] else gf[p]
 
 
-@helper
+@inline
 def _blocks(r, n_runs, N):
     # blocks b0..b1 of run r: contiguous, the runs as even as the blocks allow
     n_blocks = -(-N // BLOCK)
@@ -142,80 +142,94 @@ def _blocks(r, n_runs, N):
 def _forward(x, Wb, b, Wk, FH, FW, stride, pad, n_runs, out, mask, idx):
     # out[n] = sample n convolved, + b; with a mask (N, FN, out_h, out_w) then the ReLU, with
     # idx (pooled samples) then the 2x2 stride-2 max pooling into out; Wk: the per-tap weights
+    # or None. One run of blocks per thread
+    for r in prange(n_runs):
+        b0, b1 = _blocks(r, n_runs, x.shape[0])
+        _forward_run(x, Wb, b, Wk, FH, FW, stride, pad, b0 * BLOCK,
+                     min(x.shape[0], b1 * BLOCK), out, mask, idx)
+
+
+@helper
+def _forward_run(x, Wb, b, Wk, FH, FW, stride, pad, n0, n1, out, mask, idx):
+    # samples n0..n1 of _forward, with this thread's buffers
     N, C, H, W = x.shape
     FN, K = Wb.shape[0], Wb.shape[1] - 1
     out_h, out_w = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
     P = out_h * out_w
-    relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wk.shape[0] > 0
+    relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wk is not None
     Hp, Wp = H + 2 * pad, W + 2 * pad
-    for r in prange(n_runs):
-        xp = np.zeros(C * Hp * Wp + FW - 1, dtype=out.dtype)
-        col = np.ones((0 if taps else K + 1, P), dtype=out.dtype)  # last row: ones, for b
-        wide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=out.dtype)
-        y = np.empty((FN, P if pool else 0), dtype=out.dtype)
-        b0, b1 = _blocks(r, n_runs, N)
-        for n in range(b0 * BLOCK, min(N, b1 * BLOCK)):
-            yn = y if pool else out[n].reshape(FN, P)
-            if taps:
-                forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, yn)
-            else:
-                _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
-                gemm(Wb, col, yn, False, 0)
-            if relu:
-                _relu(yn, mask[n])
-            if pool:
-                y3 = yn.reshape(FN, out_h, out_w)
-                for f in range(FN):
-                    _maxpool_plane_2x2s2(y3[f], out[n, f], idx[n, f])
+    xp = np.zeros(C * Hp * Wp + FW - 1, dtype=out.dtype)
+    col = np.ones((0 if taps else K + 1, P), dtype=out.dtype)  # last row: ones, for b
+    wide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=out.dtype)
+    y = np.empty((FN, P if pool else 0), dtype=out.dtype)
+    for n in range(n0, n1):
+        yn = y if pool else out[n].reshape(FN, P)
+        if Wk is not None:
+            forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, yn)
+        else:
+            _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
+            gemm(Wb, col, yn, False, 0)
+        if relu:
+            _relu(yn, mask[n])
+        if pool:
+            y3 = yn.reshape(FN, out_h, out_w)
+            for f in range(FN):
+                _maxpool_plane_2x2s2(y3[f], out[n, f], idx[n, f])
 
 
 @kernel
 def _backward(x, dout, W2T, Wt, FH, FW, stride, pad, n_runs, mask, idx, dx, grad):
     # grad[i] = [dW | db] of block i, its samples added in order; dx[n] unless dx is empty.
     # dout is the gradient of the convolution's output, or with a mask of the ReLU's, or
-    # with idx of the pooling's; Wt: the per-tap weights
+    # with idx of the pooling's; Wt: the per-tap weights or None. One run per thread
+    for r in prange(n_runs):
+        b0, b1 = _blocks(r, n_runs, x.shape[0])
+        _backward_run(x, dout, W2T, Wt, FH, FW, stride, pad, b0, b1, mask, idx, dx, grad)
+
+
+@helper
+def _backward_run(x, dout, W2T, Wt, FH, FW, stride, pad, b0, b1, mask, idx, dx, grad):
+    # blocks b0..b1 of _backward, with this thread's buffers
     N, C, H, W = x.shape
     K, FN = W2T.shape
     out_h, out_w = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
     P = out_h * out_w
-    relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wt.shape[0] > 0
+    relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wt is not None
     need_dx = dx.shape[0] > 0
     Hp, Wp = H + 2 * pad, W + 2 * pad
     S = C * Hp * Wp
-    for r in prange(n_runs):
-        xp = np.zeros(S + FW - 1, dtype=grad.dtype)
-        dxp = np.zeros(S + FW - 1 if pad > 0 or taps else 0, dtype=grad.dtype)
-        col = np.ones((0 if taps else K + 1, P), dtype=grad.dtype)  # last row: ones, for db
-        dcol = np.empty((K if need_dx and not taps else 0, P), dtype=grad.dtype)
-        dwide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=grad.dtype)
-        g = np.empty((FH * FW if taps else 0, FN, C), dtype=grad.dtype)
-        db = np.empty(FN, dtype=grad.dtype)
-        dy = np.empty((FN, P if relu else 0), dtype=grad.dtype)
-        b0, b1 = _blocks(r, n_runs, N)
-        for i in range(b0, b1):
-            _zero(grad[i])
-            _zero(g)
-            _zero(db)
-            for n in range(i * BLOCK, min(N, (i + 1) * BLOCK)):
-                if relu:
-                    _grad_before_relu(dout[n], mask[n], idx, n, pool, dy)
-                    d = dy
-                else:
-                    d = dout[n].reshape(FN, P)
-                if taps:
-                    backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx)
-                    continue
-                _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
-                gemm(d, col, grad[i], True, 1)
-                if need_dx:
-                    gemm(W2T, d, dcol, False, 0)
-                    if pad == 0:
-                        _fold(dcol, FH, FW, stride, out_h, out_w, dx[n])
-                    else:  # onto the padded planes, then their interior into dx[n]
-                        _fold(dcol, FH, FW, stride, out_h, out_w, dxp[:S].reshape(C, Hp, Wp))
-                        pad_copy(dx[n], dxp, pad, False)
-            if taps:
-                taps_to_grad(g, db, grad[i])
+    xp = np.zeros(S + FW - 1, dtype=grad.dtype)
+    dxp = np.zeros(S + FW - 1 if pad > 0 or taps else 0, dtype=grad.dtype)
+    col = np.ones((0 if taps else K + 1, P), dtype=grad.dtype)  # last row: ones, for db
+    dcol = np.empty((K if need_dx and not taps else 0, P), dtype=grad.dtype)
+    dwide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=grad.dtype)
+    g = np.empty((FH * FW if taps else 0, FN, C), dtype=grad.dtype)
+    db = np.empty(FN, dtype=grad.dtype)
+    dy = np.empty((FN, P if relu else 0), dtype=grad.dtype)
+    for i in range(b0, b1):
+        _zero(grad[i])
+        _zero(g)
+        _zero(db)
+        for n in range(i * BLOCK, min(N, (i + 1) * BLOCK)):
+            if relu:
+                _grad_before_relu(dout[n], mask[n], idx, n, pool, dy)
+                d = dy
+            else:
+                d = dout[n].reshape(FN, P)
+            if Wt is not None:
+                backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx)
+                continue
+            _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
+            gemm(d, col, grad[i], True, 1)
+            if need_dx:
+                gemm(W2T, d, dcol, False, 0)
+                if pad == 0:
+                    _fold(dcol, FH, FW, stride, out_h, out_w, dx[n])
+                else:  # onto the padded planes, then their interior into dx[n]
+                    _fold(dcol, FH, FW, stride, out_h, out_w, dxp[:S].reshape(C, Hp, Wp))
+                    pad_copy(dx[n], dxp, pad, False)
+        if Wt is not None:
+            taps_to_grad(g, db, grad[i])
 
 
 @helper
@@ -281,7 +295,7 @@ def _run_forward(func, x, W, b, stride, pad, dtype, relu, pool):
     Wb[:, :-1] = W.reshape(FN, -1)
     Wb[:, -1] = b
     taps = use_taps(x.shape, W.shape, stride, pad, False, dt)
-    Wk = tap_weights(W, dt) if taps else np.empty((0, 0, 0), dt)
+    Wk = tap_weights(W, dt) if taps else None
     out = np.empty(_pooled(oshape) if pool else oshape, dtype=dt)
     mask = np.empty(oshape if relu else (0, 0, 0, 0), dtype=np.bool_)
     idx = np.empty(out.shape if pool else (0, 0, 0, 0), dtype=np.int8)
@@ -313,7 +327,7 @@ def _run_backward(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx):
     # would turn the book's finite dW into NaN, so such input takes the unfold
     taps = (use_taps(x.shape, W.shape, stride, pad, True, dt)
             and _all_finite(x.reshape(-1)) and _all_finite(W2T.reshape(-1)))
-    Wt = tap_weights(W, dt, transposed=True) if taps else np.empty((0, 0, 0), dt)
+    Wt = tap_weights(W, dt, transposed=True) if taps else None
     dx = np.empty(x.shape if need_dx else (0,) + x.shape[1:], dtype=dt)
     grad = np.empty((-(-N // BLOCK), FN, K + 1), dtype=dt)
     none4 = (np.empty((0, 0, 0, 0), np.bool_), np.empty((0, 0, 0, 0), np.int8))
