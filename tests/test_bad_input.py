@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from fastconv.kernels import activation, conv, pooling
-from fastconv.layers import Affine, AvgPooling, Convolution, Pooling, Relu
+from fastconv.functions import cross_entropy_error
+from fastconv.layers import (Affine, AvgPooling, BatchNormalization, Convolution, Dropout,
+                             Pooling, Relu, Sigmoid, SoftmaxWithLoss)
 from fastconv.util import col2im, im2col
 
 x4 = np.zeros((2, 3, 8, 8))
@@ -26,6 +28,21 @@ def _pool_backward_with(dout):
     layer.forward(x4)
     return layer.backward(dout)
 
+
+def _after_forward(layer, x, *args):
+    layer.forward(x, *args)
+    return layer
+
+
+def _softmax_loss(x, t):
+    return SoftmaxWithLoss().forward(x, t)
+
+
+def _bn(D=4, gamma=None, **kwargs):
+    return BatchNormalization(np.ones(D) if gamma is None else gamma, np.zeros(D), **kwargs)
+
+
+logits = np.zeros((2, 10))
 
 CASES = [
     ("im2col 3-D input", lambda: im2col(np.zeros((3, 8, 8)), 3, 3), ValueError,
@@ -65,6 +82,53 @@ CASES = [
      ValueError, ["arg_max", "5"]),
     ("direct conv dout", lambda: conv.conv_backward_direct(np.zeros((1,)), x4, W), ValueError,
      ["dout", "(1,)"]),
+    ("affine dout shape", lambda: _after_forward(Affine(np.zeros((192, 2)), np.zeros(2)),
+                                                 x4).backward(np.zeros((2, 3))),
+     ValueError, ["dout", "(2, 2)", "(2, 3)"]),
+    ("maxpool layout", lambda: pooling.maxpool_forward(x4, 2, 2, layout="flat"), ValueError,
+     ["layout", "'flat'"]),
+    ("maxpool x_shape", lambda: pooling.maxpool_backward(np.zeros((2, 3, 4, 4)),
+                                                         np.zeros(96, int), (2, 3, 8), 2, 2),
+     ValueError, ["x_shape", "(2, 3, 8)"]),
+    ("avgpool x_shape", lambda: pooling.avgpool_backward(np.zeros((2, 3, 4, 4)), (3, 8, 8),
+                                                         2, 2), ValueError,
+     ["x_shape", "(3, 8, 8)"]),
+    ("avgpool dout shape", lambda: pooling.avgpool_backward(np.zeros((2, 3, 4, 5)), x4.shape,
+                                                            2, 2), ValueError,
+     ["dout", "(2, 3, 4, 4)", "(2, 3, 4, 5)"]),
+    ("sigmoid dout shape", lambda: _after_forward(Sigmoid(), np.zeros((2, 3))).backward(
+        np.zeros(3)), ValueError, ["dout", "(2, 3)", "(3,)"]),
+    ("sigmoid backward first", lambda: Sigmoid().backward(np.zeros(3)), ValueError,
+     ["forward"]),
+    ("softmax label = classes", lambda: _softmax_loss(logits, np.array([3, 10])), ValueError,
+     ["t", "label 10", "10 classes"]),
+    ("softmax label < -classes", lambda: _softmax_loss(logits, np.array([-11, 0])),
+     ValueError, ["t", "label -11", "10 classes"]),
+    ("softmax labels too few", lambda: _softmax_loss(logits, np.array([3])), ValueError,
+     ["t", "2 rows", "(1,)"]),
+    ("softmax labels as a column", lambda: _softmax_loss(logits, np.array([[3], [1]])),
+     ValueError, ["t", "(2, 1)"]),
+    ("softmax float labels", lambda: _softmax_loss(logits, np.array([3.0, 1.0])), TypeError,
+     ["t", "float64"]),
+    ("softmax one-hot shape", lambda: _softmax_loss(logits, np.zeros(20)), ValueError,
+     ["t", "(2, 10)", "(20,)"]),
+    ("softmax 1-D x", lambda: _softmax_loss(np.zeros(10), np.array([3])), ValueError,
+     ["x", "2-D", "(10,)"]),
+    ("cross entropy label", lambda: cross_entropy_error(np.full(3, 1 / 3), np.array(3)),
+     ValueError, ["t", "label 3", "3 classes"]),
+    ("dropout ratio", lambda: Dropout(1.5), ValueError, ["dropout_ratio", "1.5"]),
+    ("dropout backward first", lambda: Dropout().backward(np.zeros(3)), ValueError,
+     ["forward"]),
+    ("dropout dout shape", lambda: _after_forward(Dropout(), np.zeros((2, 3))).backward(
+        np.zeros((1, 3))), ValueError, ["dout", "(2, 3)", "(1, 3)"]),
+    ("batchnorm 1-D x", lambda: _bn().forward(np.zeros(4)), ValueError, ["x", "(4,)"]),
+    ("batchnorm gamma size", lambda: _bn(gamma=np.ones(1)).forward(np.zeros((3, 4))),
+     ValueError, ["4 activations", "gamma", "(1,)"]),
+    ("batchnorm running_mean size", lambda: _bn(running_mean=np.zeros(3),
+                                                running_var=np.ones(3)).forward(
+        np.zeros((3, 2, 1, 2)), False), ValueError, ["4 activations", "running_mean", "(3,)"]),
+    ("batchnorm dout shape", lambda: _after_forward(_bn(), np.zeros((3, 4))).backward(
+        np.zeros((3, 2, 2))), ValueError, ["dout", "(3, 4)", "(3, 2, 2)"]),
 ]
 
 
@@ -91,3 +155,11 @@ def test_output_size_floors_like_pytorch(H, F, stride, pad, expected):
         np.zeros((1, 1, H, H)))
     assert out.shape == (1, 1, expected, expected)
     assert im2col(np.zeros((1, 1, H, H)), F, F, stride, pad).shape == (expected ** 2, F * F)
+
+
+def test_negative_label_picks_from_the_end_as_in_the_book():
+    """NumPy indexing, as the book's ``y[np.arange(batch_size), t]``: -1 is the last class."""
+    x = np.random.default_rng(0).standard_normal((3, 10))
+    neg, pos = SoftmaxWithLoss(), SoftmaxWithLoss()
+    assert neg.forward(x, np.array([-1, 2, -10])) == pos.forward(x, np.array([9, 2, 0]))
+    np.testing.assert_array_equal(neg.backward(), pos.backward())
