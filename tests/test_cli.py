@@ -71,8 +71,10 @@ def trained(data_dir, tmp_path_factory):
         mp.setattr(mnist, "SHA256", digests)
         mp.setattr(sys, "stdout", _Tee())
         mp.setattr(sys, "stderr", _Tee())
-        code = cli.main(["train", "--epochs", "1", "--train-size", "200", "--seed", "0",
-                         "--out", str(out)])
+        # one epoch of 20 steps: enough to learn the bars, and one epoch is the case where
+        # the book's per-epoch evaluations alone give a single point taken after one step
+        code = cli.main(["train", "--epochs", "1", "--train-size", "200", "--batch-size", "10",
+                         "--lr", "0.005", "--seed", "0", "--out", str(out)])
         stdout, stderr = sys.stdout.text(), sys.stderr.text()
     return code, out, stdout, stderr
 
@@ -115,12 +117,15 @@ def test_train_metrics_and_params(trained, tiny_mnist):
     metrics = json.loads((out / "metrics.json").read_text())
     settings = metrics["settings"]
     assert settings["epochs"] == 1 and settings["train_size"] == N_TRAIN
-    assert settings["mini_batch_size"] == 100 and settings["lr"] == 0.001
+    assert settings["mini_batch_size"] == 10 and settings["lr"] == 0.005
     assert settings["optimizer"] == "Adam" and settings["seed"] == 0
     assert settings["evaluate_sample_num_per_epoch"] == 1000 and settings["dtype"] == "float64"
-    assert metrics["iterations"] == 2 and metrics["loss"]["iterations"] == 2
+    assert metrics["iterations"] == 20 and metrics["loss"]["iterations"] == 20
     assert len(metrics["train_acc"]) == len(metrics["test_acc"]) == 1
     assert len(metrics["epoch_times_s"]) == 1 and metrics["wall_time_s"] > 0
+    # it learned: ten classes, so chance is 0.1
+    assert metrics["final_test_acc"] >= 0.5
+    assert metrics["loss"]["mean_last_epoch"] < metrics["loss"]["first"]
 
     # params.pkl is the trained network: it reproduces the reported test accuracy
     (_, _), (x_test, t_test) = mnist.load_mnist(flatten=False)
@@ -156,6 +161,27 @@ def test_train_float32_deep_is_seeded(tiny_mnist, tmp_path, capsys):
 def test_train_size_too_large(tiny_mnist, tmp_path, capsys):
     assert cli.main(["train", "--train-size", "5000", "--out", str(tmp_path)]) == 2
     assert "exceeds the 200 training images" in capsys.readouterr().err
+
+
+def test_accuracy_plot_and_progress_bar_end_with_the_final_evaluation(trained, tiny_mnist):
+    """The figure's points: the book's evaluation at the start of each epoch (x = 0 for a
+    one-epoch run), then the final one after the last epoch, on the whole test set; the bar's
+    last line shows that final evaluation."""
+    code, out, _, stderr = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    curve = metrics["accuracy_curve"]
+    assert curve["epochs"] == [0, 1]
+    assert curve["test_acc"] == metrics["test_acc"] + [metrics["final_test_acc"]]
+    assert curve["train_acc"][:-1] == metrics["train_acc"]
+    # the final train point: the first --eval-samples training images, as per epoch
+    (x_train, t_train), _ = mnist.load_mnist(flatten=False)
+    net = SimpleConvNet()
+    net.load_params(str(out / "params.pkl"))
+    assert curve["train_acc"][-1] == pytest.approx(net.accuracy(x_train[:1000], t_train[:1000]))
+    assert curve["test_acc"][-1] > curve["test_acc"][0]  # after training, not before
+    last_bar = stderr.replace("\r", "\n").strip().splitlines()[-1]
+    assert f"test_acc={metrics['final_test_acc']:.4f}" in last_bar, last_bar
+    assert f"train_acc={curve['train_acc'][-1]:.4f}" in last_bar, last_bar
 
 
 # ------------------------------------------------------------------------------- evaluate ----
