@@ -303,7 +303,7 @@ def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad, nan):
     np.testing.assert_array_equal(layers[2].x, ref_layers[2].x)
     W[...] = W0
     d1 = d2 = rng.standard_normal(out.shape)
-    for fused, plain in zip(reversed(layers), reversed(ref_layers)):
+    for fused, plain in zip(reversed(layers), reversed(ref_layers), strict=True):
         d1, d2 = fused.backward(d1.copy()), plain.backward(d2.copy())
         np.testing.assert_array_equal(d1, d2)
     np.testing.assert_array_equal(layers[0].dW, ref_layers[0].dW)
