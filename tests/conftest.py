@@ -29,3 +29,15 @@ def assert_close(actual, expected, rtol=1e-12):
 # leaves a margin of ten or more above that, and is still 5x below float16's u (5e-4) and far
 # below what a wrong index, bias or sign makes.
 F32_RTOL = 1e-4
+
+
+def hide_module(monkeypatch, prefix):
+    """Make ``import prefix...`` fail for the rest of the test, as if not installed."""
+    import builtins
+    real_import = builtins.__import__
+
+    def guarded(name, *args, **kwargs):
+        if name == prefix or name.startswith(prefix + "."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", guarded)

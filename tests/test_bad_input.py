@@ -1,12 +1,20 @@
 """Each bad input raises ValueError/TypeError naming the argument and the sizes."""
+import io
+import pickle
+
 import numpy as np
 import pytest
 
-from fastconv.kernels import activation, conv, pooling
+from conftest import hide_module
+from fastconv import dropin
+from fastconv._safeio import safe_unpickle
 from fastconv.functions import cross_entropy_error
+from fastconv.kernels import activation, conv, pooling
 from fastconv.layers import (Affine, AvgPooling, BatchNormalization, Convolution, Dropout,
                              Pooling, Relu, Sigmoid, SoftmaxWithLoss)
-from fastconv.util import col2im, im2col
+from fastconv.models import DeepConvNet, SimpleConvNet
+from fastconv.plots import plot_accuracy, plot_loss
+from fastconv.util import col2im, im2col, shuffle_dataset
 
 x4 = np.zeros((2, 3, 8, 8))
 W = np.zeros((4, 3, 3, 3))
@@ -163,3 +171,50 @@ def test_negative_label_picks_from_the_end_as_in_the_book():
     neg, pos = SoftmaxWithLoss(), SoftmaxWithLoss()
     assert neg.forward(x, np.array([-1, 2, -10])) == pos.forward(x, np.array([9, 2, 0]))
     np.testing.assert_array_equal(neg.backward(), pos.backward())
+
+
+class _PersistentPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return "array-0" if isinstance(obj, np.ndarray) else None
+
+
+def _persistent_pickle():
+    buffer = io.BytesIO()
+    _PersistentPickler(buffer).dump({"W1": np.zeros(3)})
+    buffer.seek(0)
+    return buffer
+
+
+OTHER_CASES = [
+    ("shuffle_dataset sizes", lambda: shuffle_dataset(np.zeros((4, 2)), np.zeros(3)),
+     ValueError, ["x has 4", "t has 3"]),
+    ("relu_backward list", lambda: activation.relu_backward([0.0], np.zeros(1, bool)),
+     TypeError, ["dout", "list"]),
+    ("SimpleConvNet input too small", lambda: SimpleConvNet(input_dim=(1, 5, 5)), ValueError,
+     ["SimpleConvNet", "(1, 5, 5)", "too small"]),
+    ("DeepConvNet input too small", lambda: DeepConvNet(input_dim=(1, 1, 1)), ValueError,
+     ["DeepConvNet", "(1, 1, 1)", "after convolution 2"]),
+    ("persistent ids", lambda: safe_unpickle(_persistent_pickle()), pickle.UnpicklingError,
+     ["persistent"]),
+    ("run_script missing", lambda: dropin.run_script("no/such/script.py"), FileNotFoundError,
+     ["no such script", "no/such/script.py"]),
+]
+
+
+@pytest.mark.parametrize("name, call, exc, words", OTHER_CASES, ids=[c[0] for c in OTHER_CASES])
+def test_other_bad_input_message(name, call, exc, words):
+    test_bad_input_message(name, call, exc, words)
+
+
+def test_plot_accuracy_needs_one_x_per_point(tmp_path):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError, match="2 train but 1 test"):
+        plot_accuracy([0.1, 0.2], [0.1], tmp_path / "a.png")
+    with pytest.raises(ValueError, match="3 epochs for 2 points"):
+        plot_accuracy([0.1, 0.2], [0.1, 0.3], tmp_path / "a.png", epochs=[0, 1, 2])
+
+
+def test_plots_without_matplotlib_say_how_to_install(monkeypatch, tmp_path):
+    hide_module(monkeypatch, "matplotlib")
+    with pytest.raises(ImportError, match=r"pip install 'fastconv\[plots\]'"):
+        plot_loss([1.0, 0.5], tmp_path / "loss.png")

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import hide_module
 from fastconv import cli, config
 from fastconv.datasets import mnist
 from fastconv.models import DeepConvNet, SimpleConvNet
@@ -286,6 +287,22 @@ def test_adding_a_subcommand_is_one_function(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert "hello" in capsys.readouterr().out
+
+
+def test_unusable_settings_are_clear_errors(tiny_mnist, tmp_path, monkeypatch, capsys):
+    """An output folder that cannot be made, more threads than Numba has, no matplotlib:
+    exit code 2 and one line naming the problem, before any training."""
+    import numba
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert cli.main(["train", "--out", str(blocker / "run")]) == 2
+    assert "cannot create output folder" in _no_traceback(capsys.readouterr().err)
+    too_many = str(numba.config.NUMBA_NUM_THREADS + 1)
+    assert cli.main(["train", "--threads", too_many, "--out", str(tmp_path / "o")]) == 2
+    assert f"got {too_many}" in _no_traceback(capsys.readouterr().err)
+    hide_module(monkeypatch, "matplotlib")
+    assert cli.main(["train", "--out", str(tmp_path / "o")]) == 2
+    assert "pip install 'fastconv[plots]'" in _no_traceback(capsys.readouterr().err)
 
 
 def test_bad_option_values_exit_2(capsys):
