@@ -309,7 +309,8 @@ def batchnorm_backward(dout, x, gamma, eps=10e-7):
 def simple_convnet_grads(params, x, t, trace=None):
     """Loss and gradients of SimpleConvNet (conv - relu - pool - affine - relu - affine -
     softmax) with the book's NumPy algorithms only: returns (loss, grads). ``trace``, a dict
-    of two lists, gets the ReLUs' inputs ("relu") and the poolings' ("pool")."""
+    of two lists, gets the ReLUs' inputs ("relu") and the poolings' ("pool"), and the scores
+    before the softmax ("scores")."""
     trace = {"relu": [], "pool": []} if trace is None else trace
     W1, b1, W2, b2, W3, b3 = (params[k] for k in ('W1', 'b1', 'W2', 'b2', 'W3', 'b3'))
     c, col, col_W = book_conv_forward(x, W1, b1)
@@ -319,7 +320,8 @@ def simple_convnet_grads(params, x, t, trace=None):
     a = np.maximum(h, 0)
     trace["relu"] += [c, h]
     trace["pool"].append(r)
-    loss, ds = book_softmax_loss(book_affine_forward(a, W3, b3), t)
+    trace["scores"] = book_affine_forward(a, W3, b3)
+    loss, ds = book_softmax_loss(trace["scores"], t)
     g = {}
     da, g['W3'], g['b3'] = book_affine_backward(ds, a, W3)
     dp, g['W2'], g['b2'] = book_affine_backward(da * (h > 0), p, W2)
@@ -331,8 +333,8 @@ def simple_convnet_grads(params, x, t, trace=None):
 def deep_convnet_grads(params, x, t, pads, masks, trace=None):
     """Loss and gradients of DeepConvNet with the book's NumPy algorithms: six conv - relu
     (a 2x2 pool after every second), affine - relu - dropout - affine - dropout - softmax.
-    ``pads``: the six convolutions' pads; ``masks``: the two dropout masks, as drawn;
-    ``trace`` as for :func:`simple_convnet_grads`."""
+    ``pads``: the six convolutions' pads; ``masks``: the two dropout masks, as drawn (test
+    time: arrays of 1 - dropout_ratio); ``trace`` as for :func:`simple_convnet_grads`."""
     trace = {"relu": [], "pool": []} if trace is None else trace
     acts, h = [], x
     for i, pad in enumerate(pads, start=1):
@@ -350,6 +352,7 @@ def deep_convnet_grads(params, x, t, pads, masks, trace=None):
     trace["relu"].append(h7)
     a7 = np.maximum(h7, 0) * masks[0]
     h8 = book_affine_forward(a7, params['W8'], params['b8']) * masks[1]
+    trace["scores"] = h8
     loss, d = book_softmax_loss(h8, t)
     g = {}
     d, g['W8'], g['b8'] = book_affine_backward(d * masks[1], a7, params['W8'])

@@ -296,8 +296,7 @@ def test_simple_convnet(float32_mode):
     trace = {"relu": [], "pool": []}
     ref_loss, ref_grads = nv.simple_convnet_grads(params, wide(x), t, trace)
     assert_clear_of_kinks(trace["relu"], trace["pool"])
-    scores = nv.book_affine_forward(np.maximum(trace["relu"][1], 0), params['W3'], params['b3'])
-    assert_f32(net.predict(x), scores)
+    assert_f32(net.predict(x), trace["scores"])
     loss = net.loss(x, t)
     assert np.asarray(loss).dtype == np.float32
     assert loss == pytest.approx(ref_loss, rel=F32_RTOL)
@@ -339,6 +338,10 @@ def test_deep_convnet(float32_mode):
         assert_f32(grads[key], ref)
     np.random.seed(13)
     assert net.loss(x, t) == pytest.approx(ref_loss, rel=F32_RTOL)
+    # test time: dropout scales by 1 - 0.5 instead of masking
+    halves = [np.full((2, 50), 0.5), np.full((2, 10), 0.5)]
+    nv.deep_convnet_grads(params, wide(x), t, pads, halves, trace)
+    assert_f32(net.predict(x, train_flg=False), trace["scores"])
 
 
 # ------------------------------------------------------------------- training run ----
