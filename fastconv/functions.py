@@ -47,17 +47,42 @@ mean_squared_error = sum_squared_error
 
 
 def cross_entropy_error(y, t):
-    """Mean cross entropy of a batch; ``t`` one-hot or class indices (the book's +1e-7)."""
+    """Mean cross entropy of a batch; ``t`` one-hot or class indices (the book's +1e-7).
+
+    As in the book, a negative index counts from the end (-1: the last class). An index
+    outside -classes..classes-1, float indices, or labels for another batch size raise
+    ValueError or TypeError naming ``t`` and the sizes.
+    """
+    t = np.asarray(t)
     if y.ndim == 1:
         t = t.reshape(1, t.size)
         y = y.reshape(1, y.size)
     # one-hot labels -> indices of the correct class
     if t.size == y.size:
+        if t.shape != y.shape:
+            raise ValueError(f"cross_entropy_error: one-hot t must have y's shape {y.shape}, "
+                             f"got {t.shape}")
         t = t.argmax(axis=1)
     batch_size = y.shape[0]
-    if t.shape[0] != batch_size:
-        raise ValueError(f"cross_entropy_error: y has {batch_size} rows but t has {t.shape[0]}")
+    if t.shape[0] != batch_size or t.size != batch_size or (t.ndim > 1 and batch_size > 1):
+        # (N, 1) labels would broadcast against arange(N) into an (N, N) pick
+        raise ValueError(f"cross_entropy_error: y has {batch_size} rows, so t must hold "
+                         f"{batch_size} labels or one-hot rows of shape {y.shape}, got shape "
+                         f"{t.shape}")
+    _check_indices(t, y.shape)
     return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size
+
+
+def _check_indices(t, y_shape):
+    # NumPy's own IndexError would name neither t nor the number of classes
+    if t.dtype.kind not in "iub":
+        raise TypeError(f"cross_entropy_error: t must hold integer class indices (or one-hot "
+                        f"rows of y's shape {y_shape}), got dtype {t.dtype}")
+    classes = y_shape[1]
+    if t.size and (t.min() < -classes or t.max() >= classes):
+        bad = t[(t < -classes) | (t >= classes)].flat[0]
+        raise ValueError(f"cross_entropy_error: t holds the label {bad} but y has {classes} "
+                         f"classes (labels -{classes}..{classes - 1})")
 
 
 def softmax_loss(X, t):

@@ -42,7 +42,18 @@ class Relu:
         return activation.relu_backward(dout, self.mask)
 
 
+def _check_dout(func, dout, expected):
+    # elementwise backwards would broadcast a wrong-shaped dout silently
+    if expected is None:
+        raise ValueError(f"{func}: no forward pass to take the gradient of; call forward first")
+    if np.shape(dout) != tuple(expected):
+        raise ValueError(f"{func}: dout must have shape {tuple(expected)}, got {np.shape(dout)}")
+
+
 class Sigmoid:
+    """Logistic sigmoid; ``out`` keeps the forward output, from which backward computes
+    ``dout * (1 - out) * out``."""
+
     def __init__(self):
         self.out = None
 
@@ -52,6 +63,7 @@ class Sigmoid:
         return out
 
     def backward(self, dout):
+        _check_dout("Sigmoid.backward", dout, None if self.out is None else np.shape(self.out))
         return dout * (1.0 - self.out) * self.out
 
 
@@ -87,16 +99,27 @@ class Affine:
 
 
 class SoftmaxWithLoss:
+    """Softmax and the mean cross-entropy loss over a batch.
+
+    ``x`` is (N, classes); ``t`` holds one-hot rows of x's shape or N class indices. As in
+    the book, a negative index counts from the end (NumPy indexing): -1 is the last class.
+    Anything else (1-D ``x``, labels for another batch size, an index >= classes or
+    < -classes, float indices) raises ValueError or TypeError naming ``x`` or ``t``.
+    """
+
     def __init__(self):
         self.loss = None
         self.y = None  # softmax output
         self.t = None  # labels: one-hot or indices
 
     def forward(self, x, t):
-        self.t = t
-        self.y = softmax(x)
-        self.loss = cross_entropy_error(self.y, self.t)
-        return self.loss
+        if np.ndim(x) != 2:
+            raise ValueError(f"SoftmaxWithLoss.forward: x must be 2-D (batch, classes), got "
+                             f"shape {np.shape(x)}")
+        y = softmax(x)
+        loss = cross_entropy_error(y, t)  # checks t against y's shape
+        self.t, self.y, self.loss = t, y, loss
+        return loss
 
     def backward(self, dout=1):
         batch_size = self.t.shape[0]
@@ -114,6 +137,8 @@ class Dropout:
     drawn with ``np.random.rand`` so a seeded run follows the book's."""
 
     def __init__(self, dropout_ratio=0.5):
+        if not 0.0 <= dropout_ratio <= 1.0:
+            raise ValueError(f"Dropout: dropout_ratio must be in [0, 1], got {dropout_ratio}")
         self.dropout_ratio = dropout_ratio
         self.mask = None
 
@@ -124,12 +149,17 @@ class Dropout:
         return x * (1.0 - self.dropout_ratio)
 
     def backward(self, dout):
+        if self.mask is None:
+            raise ValueError("Dropout.backward: no mask; call forward(x, train_flg=True) first")
+        _check_dout("Dropout.backward", dout, self.mask.shape)
         return dout * self.mask
 
 
 class BatchNormalization:
     """Batch normalisation (http://arxiv.org/abs/1502.03167), per activation as the book:
-    4-D input is normalised over N for each of the C*H*W positions."""
+    4-D input is normalised over N for each of the C*H*W positions. ``gamma``, ``beta`` and
+    the running statistics have one value per activation (D = C*H*W); ``train_flg=False``
+    normalises with the running statistics, which start at zero as in the book."""
 
     def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
         self.gamma = gamma
@@ -148,17 +178,22 @@ class BatchNormalization:
         self.dbeta = None
 
     def forward(self, x, train_flg=True):
+        if np.ndim(x) < 2:
+            raise ValueError(f"BatchNormalization.forward: x must have a batch axis, (N, D) or "
+                             f"(N, C, H, W), got shape {np.shape(x)}")
         self.input_shape = x.shape
         if x.ndim != 2:
             x = x.reshape(x.shape[0], -1)
+        self._check_sizes(x.shape[1])
         out = self.__forward(x, train_flg)
         return out.reshape(*self.input_shape)
 
     def __forward(self, x, train_flg):
         if self.running_mean is None:
             N, D = x.shape
-            self.running_mean = np.zeros(D)
-            self.running_var = np.zeros(D)
+            dt = _compute_dtype(x)  # the book's float64, float32 in float32 mode
+            self.running_mean = np.zeros(D, dtype=dt)
+            self.running_var = np.zeros(D, dtype=dt)
         if train_flg:
             mu = x.mean(axis=0)
             xc = x - mu
@@ -176,7 +211,16 @@ class BatchNormalization:
             xn = xc / ((np.sqrt(self.running_var + 10e-7)))
         return self.gamma * xn + self.beta
 
+    def _check_sizes(self, D):
+        # gamma * xn would broadcast a wrong-sized gamma silently (a size-1 one, say)
+        for name in ("gamma", "beta", "running_mean", "running_var"):
+            value = getattr(self, name)
+            if value is not None and np.size(value) != D:
+                raise ValueError(f"BatchNormalization.forward: x has {D} activations per "
+                                 f"sample but {name} has shape {np.shape(value)}")
+
     def backward(self, dout):
+        _check_dout("BatchNormalization.backward", dout, self.input_shape)
         if dout.ndim != 2:
             dout = dout.reshape(dout.shape[0], -1)
         dx = self.__backward(dout)

@@ -23,12 +23,18 @@ def _save(fig, path):
     fig.savefig(path)
 
 
-def plot_accuracy(train_acc_list, test_acc_list, path, title=None):
+def plot_accuracy(train_acc_list, test_acc_list, path, title=None, epochs=None):
     """Train/test accuracy per epoch: the book's ``train_convnet.py`` figure (y from 0 to 1)
-    and, beside it, the same curves zoomed to their range, where the last epochs differ."""
+    and, beside it, the same curves zoomed to their range, where the last epochs differ.
+    ``epochs``: the x of each point (default the book's axis, 0 .. len - 1)."""
     from matplotlib.ticker import MaxNLocator
+    if len(train_acc_list) != len(test_acc_list):
+        raise ValueError(f"plot_accuracy: {len(train_acc_list)} train but "
+                         f"{len(test_acc_list)} test accuracies")
     fig = _figure((11, 4.4))
-    x = np.arange(len(train_acc_list))  # the book's axis: 0 .. epochs-1
+    x = np.arange(len(train_acc_list)) if epochs is None else np.asarray(epochs)
+    if len(x) != len(train_acc_list):
+        raise ValueError(f"plot_accuracy: {len(x)} epochs for {len(train_acc_list)} points")
     every = 2 if len(x) > 10 else 1  # the book marks every second of its 20 points
     for k, ax in enumerate(fig.subplots(1, 2)):
         ax.plot(x, train_acc_list, marker='o', label='train', markevery=every)

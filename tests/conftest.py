@@ -21,3 +21,23 @@ def assert_close(actual, expected, rtol=1e-12):
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     scale = float(np.max(np.abs(expected))) if expected.size else 0.0
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * max(scale, 1e-300))
+
+
+# float32 keeps 24 bits (unit roundoff u = 2**-24 = 6e-8). The sums here have up to a few
+# thousand terms; rounded in any order their error grows like sqrt(K) u (under 5e-6 for
+# K = 5000), a little more through the few layers of a network's backward. 1e-4 of the scale
+# leaves a margin of ten or more above that, and is still 5x below float16's u (5e-4) and far
+# below what a wrong index, bias or sign makes.
+F32_RTOL = 1e-4
+
+
+def hide_module(monkeypatch, prefix):
+    """Make ``import prefix...`` fail for the rest of the test, as if not installed."""
+    import builtins
+    real_import = builtins.__import__
+
+    def guarded(name, *args, **kwargs):
+        if name == prefix or name.startswith(prefix + "."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", guarded)

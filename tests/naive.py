@@ -19,7 +19,8 @@ def book_im2col(input_data, filter_h, filter_w, stride=1, pad=0):
         for x in range(filter_w):
             x_max = x + stride * out_w
             col[:, :, y, x, :, :] = img[:, :, y:y_max:stride, x:x_max:stride]
-    return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * out_h * out_w, -1)
+    # sizes written out where the book has -1, so that an empty batch reshapes too
+    return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * out_h * out_w, C * filter_h * filter_w)
 
 
 def book_col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
@@ -45,7 +46,7 @@ def book_conv_forward(x, W, b, stride=1, pad=0):
     col = book_im2col(x, FH, FW, stride, pad)
     col_W = W.reshape(FN, -1).T
     out = np.dot(col, col_W) + b
-    return out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2), col, col_W
+    return out.reshape(N, out_h, out_w, FN).transpose(0, 3, 1, 2), col, col_W
 
 
 def book_conv_backward(dout, x, W, col, col_W, stride=1, pad=0):
@@ -76,7 +77,7 @@ def book_pool_backward(dout, arg_max, x_shape, pool_h, pool_w, stride=2, pad=0):
     dmax = np.zeros((dout.size, pool_size))
     dmax[np.arange(arg_max.size), arg_max.flatten()] = dout.flatten()
     dmax = dmax.reshape(dout.shape + (pool_size,))
-    dcol = dmax.reshape(dmax.shape[0] * dmax.shape[1] * dmax.shape[2], -1)
+    dcol = dmax.reshape(dout.shape[0] * dout.shape[1] * dout.shape[2], dout.shape[3] * pool_size)
     return book_col2im(dcol, x_shape, pool_h, pool_w, stride, pad)
 
 
@@ -367,3 +368,111 @@ def numpy_rnn_backward(x, U, W, h0, h, dout, activation="tanh"):
         carry = delta[t] @ W
     prev = np.vstack([h0[None, :], h[:-1]])
     return delta @ U, delta.T @ x, delta.T @ prev
+
+
+# ------------------------------------------------------- the other layers, written out ----
+def book_affine_forward(x, W, b):
+    return x.reshape(x.shape[0], -1) @ W + b
+
+
+def book_affine_backward(dout, x, W):
+    """Returns (dx, dW, db)."""
+    return (dout @ W.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
+
+
+def book_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def book_softmax_loss(x, t):
+    """Softmax cross entropy with the book's +1e-7 and index labels: returns (loss, dx)."""
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    y = e / e.sum(axis=1, keepdims=True)
+    n = len(x)
+    loss = -np.sum(np.log(y[np.arange(n), t] + 1e-7)) / n
+    dx = y.copy()
+    dx[np.arange(n), t] -= 1
+    return loss, dx / n
+
+
+def batchnorm_forward(x, gamma, beta, eps=10e-7):
+    """Per-activation batch normalisation of (N, ...) input: returns (out, mean, var)."""
+    flat = x.reshape(x.shape[0], -1)
+    mean, var = flat.mean(axis=0), flat.var(axis=0)
+    out = gamma * (flat - mean) / np.sqrt(var + eps) + beta
+    return out.reshape(x.shape), mean, var
+
+
+def batchnorm_backward(dout, x, gamma, eps=10e-7):
+    """The closed form dx = gamma / std * (dout - mean(dout) - xn * mean(dout * xn)), not the
+    book's step-by-step graph: returns (dx, dgamma, dbeta)."""
+    flat = x.reshape(x.shape[0], -1)
+    g = dout.reshape(flat.shape)
+    std = np.sqrt(flat.var(axis=0) + eps)
+    xn = (flat - flat.mean(axis=0)) / std
+    dx = gamma / std * (g - g.mean(axis=0) - xn * (g * xn).mean(axis=0))
+    return dx.reshape(x.shape), (g * xn).sum(axis=0), g.sum(axis=0)
+
+
+# ---------------------------------------------------------------- the book's networks ----
+def simple_convnet_grads(params, x, t, trace=None):
+    """Loss and gradients of SimpleConvNet (conv - relu - pool - affine - relu - affine -
+    softmax) with the book's NumPy algorithms only: returns (loss, grads). ``trace``, a dict
+    of two lists, gets the ReLUs' inputs ("relu") and the poolings' ("pool"), and the scores
+    before the softmax ("scores")."""
+    trace = {"relu": [], "pool": []} if trace is None else trace
+    W1, b1, W2, b2, W3, b3 = (params[k] for k in ('W1', 'b1', 'W2', 'b2', 'W3', 'b3'))
+    c, col, col_W = book_conv_forward(x, W1, b1)
+    r = np.maximum(c, 0)
+    p, arg_max = book_pool_forward(r, 2, 2, 2)
+    h = book_affine_forward(p, W2, b2)
+    a = np.maximum(h, 0)
+    trace["relu"] += [c, h]
+    trace["pool"].append(r)
+    trace["scores"] = book_affine_forward(a, W3, b3)
+    loss, ds = book_softmax_loss(trace["scores"], t)
+    g = {}
+    da, g['W3'], g['b3'] = book_affine_backward(ds, a, W3)
+    dp, g['W2'], g['b2'] = book_affine_backward(da * (h > 0), p, W2)
+    dr = book_pool_backward(dp, arg_max, r.shape, 2, 2, 2)
+    _, g['W1'], g['b1'] = book_conv_backward(dr * (c > 0), x, W1, col, col_W)
+    return loss, g
+
+
+def deep_convnet_grads(params, x, t, pads, masks, trace=None):
+    """Loss and gradients of DeepConvNet with the book's NumPy algorithms: six conv - relu
+    (a 2x2 pool after every second), affine - relu - dropout - affine - dropout - softmax.
+    ``pads``: the six convolutions' pads; ``masks``: the two dropout masks, as drawn (test
+    time: arrays of 1 - dropout_ratio); ``trace`` as for :func:`simple_convnet_grads`."""
+    trace = {"relu": [], "pool": []} if trace is None else trace
+    acts, h = [], x
+    for i, pad in enumerate(pads, start=1):
+        c, col, col_W = book_conv_forward(h, params['W%d' % i], params['b%d' % i], 1, pad)
+        r = np.maximum(c, 0)
+        trace["relu"].append(c)
+        acts.append((h, c, col, col_W, pad))
+        h = r
+        if i % 2 == 0:
+            p, arg_max = book_pool_forward(r, 2, 2, 2)
+            acts.append((r, arg_max))
+            trace["pool"].append(r)
+            h = p
+    h7 = book_affine_forward(h, params['W7'], params['b7'])
+    trace["relu"].append(h7)
+    a7 = np.maximum(h7, 0) * masks[0]
+    h8 = book_affine_forward(a7, params['W8'], params['b8']) * masks[1]
+    trace["scores"] = h8
+    loss, d = book_softmax_loss(h8, t)
+    g = {}
+    d, g['W8'], g['b8'] = book_affine_backward(d * masks[1], a7, params['W8'])
+    d, g['W7'], g['b7'] = book_affine_backward(d * masks[0] * (h7 > 0), h, params['W7'])
+    i = len(pads)
+    for act in reversed(acts):
+        if len(act) == 2:  # a pooling
+            d = book_pool_backward(d, act[1], act[0].shape, 2, 2, 2)
+            continue
+        h_in, c, col, col_W, pad = act
+        d, g['W%d' % i], g['b%d' % i] = book_conv_backward(d * (c > 0), h_in, params['W%d' % i],
+                                                           col, col_W, 1, pad)
+        i -= 1
+    return loss, g

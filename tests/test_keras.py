@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import naive as nv
 from fastconv.functions import cross_entropy_error
 from fastconv.keras.layers import (AveragePooling2D, Conv2D, Dense, Flatten, Input,
                                    MaxPooling2D, Output)
@@ -38,6 +39,26 @@ def small_model(seed=0, loss="cross_tropy", out_act="softmax"):
 
 def one_hot(labels, k):
     return np.eye(k)[labels]
+
+
+def twin_forward(model, x):
+    """``small_model``'s forward written with the plain loops of tests/naive.py and NumPy."""
+    conv1, _, conv2, _, _, dense, out = model.layers
+    a = np.tanh(nv.loop_conv_forward(x, conv1.W, np.zeros(4), 1, 1))  # "same": pad 3 // 2
+    a = nv.loop_maxpool_forward(a, 2, 2, 2, 0)[0]
+    a = np.maximum(nv.loop_conv_forward(a, conv2.W, np.zeros(3), 1, 0), 0)
+    a = nv.loop_avgpool_forward(a, 2, 2, 1, 0).reshape(len(x), -1)
+    a = nv.book_sigmoid(a @ dense.W)
+    z = a @ out.W
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_forward_matches_a_naive_twin():
+    model = small_model(11)
+    x = np.random.default_rng(11).standard_normal((4, 1, 8, 8))
+    np.testing.assert_allclose(model.predict(x), twin_forward(model, x), rtol=1e-12,
+                               atol=1e-15)
 
 
 # ---------------------------------------------------------------------- summary
@@ -156,8 +177,9 @@ def test_evaluate_matches_hand_count_and_predict_classes():
     np.testing.assert_array_equal(classes, probs.argmax(axis=1))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     accuracy, loss = model.evaluate(x, y)
-    hand = sum(int(c == t) for c, t in zip(classes, labels)) / 37
-    assert 0.0 <= accuracy <= 1.0 and accuracy == pytest.approx(hand)
+    hand = np.mean(twin_forward(model, x).argmax(axis=1) == labels)
+    assert 0 < hand < 1  # a count that can tell right from wrong predictions
+    assert accuracy == pytest.approx(hand)
     assert loss == pytest.approx(cross_entropy_error(probs, y))
     # integer labels give the same numbers as one-hot ones
     assert model.evaluate(x, labels) == pytest.approx((accuracy, loss))
@@ -207,14 +229,20 @@ def test_add_layer_shape_mismatch_names_both_shapes():
         Model(Input((1, 4, 4))).add_layer(Dense(3))
 
 
-@pytest.mark.parametrize("padding,stride,expected", [("valid", 1, 24), ("same", 1, 28),
-                                                     ("full", 1, 32), ("valid", 2, 12),
-                                                     ("same", 2, 14), ("full", 3, 11)])
-def test_conv_padding_output_shapes(padding, stride, expected):
-    layer = Conv2D(3, 5, "linear", input_shape=(2, 28, 28), stride=stride, padding=padding)
-    assert layer.output_shape == (None, 3, expected, expected)
-    out = layer.forward(np.random.rand(2, 2, 28, 28))
-    assert out.shape == (2, 3, expected, expected)
+@pytest.mark.parametrize("padding,stride,pad,expected", [
+    ("valid", 1, 0, 24), ("same", 1, 2, 28), ("full", 1, 4, 32), ("valid", 2, 0, 12),
+    ("same", 2, 2, 14), ("full", 3, 4, 11)])
+def test_conv_padding_output_shapes_and_values(padding, stride, pad, expected):
+    """The seed's paddings of a 5x5 kernel: valid 0, same 5 // 2, full 5 - 1 (zeros)."""
+    layer = Conv2D(3, 5, "linear", input_shape=(2, 12, 12), stride=stride, padding=padding)
+    size = (12 + 2 * pad - 5) // stride + 1
+    assert layer.output_shape == (None, 3, size, size)
+    x = np.random.default_rng(12).standard_normal((2, 2, 12, 12))
+    np.testing.assert_allclose(layer.forward(x),
+                               nv.loop_conv_forward(x, layer.W, np.zeros(3), stride, pad),
+                               rtol=1e-12, atol=1e-14)
+    big = Conv2D(3, 5, "linear", input_shape=(2, 28, 28), stride=stride, padding=padding)
+    assert big.output_shape == (None, 3, expected, expected)
 
 
 def test_bad_names_are_refused():

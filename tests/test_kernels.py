@@ -1,19 +1,40 @@
 """Kernel parity with the independent twins of tests/naive.py over hypothesis-drawn shapes."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import naive as nv
-from conftest import assert_close
+from conftest import F32_RTOL, assert_close
 from fastconv.kernels import activation, conv, pooling
 from fastconv.util import col2im, im2col
 
 
+def _conv_case(N, C, H, W, FN, FH, FW, stride, pad, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((N, C, H, W)).astype(dtype),
+            rng.standard_normal((FN, C, FH, FW)), rng.standard_normal(FN), stride, pad)
+
+
+# edge cases every run tries: an empty batch, one sample with one output cell, a stride
+# beyond the filter (inputs skipped), pad = filter - 1 ("full"), a filter as large as the
+# padded input
+CONV_EXAMPLES = [_conv_case(0, 2, 6, 5, 3, 3, 3, 1, 1), _conv_case(1, 1, 5, 5, 2, 5, 5, 1, 0),
+                 _conv_case(2, 3, 7, 8, 2, 2, 2, 4, 0, np.float32),
+                 _conv_case(2, 2, 4, 3, 3, 4, 3, 1, 3), _conv_case(1, 2, 3, 3, 2, 9, 9, 2, 3)]
+
+
+def conv_examples(test):
+    for case in reversed(CONV_EXAMPLES):
+        test = example(case)(test)
+    return test
+
+
 @st.composite
 def conv_case(draw, max_c=4):
-    """x (N, C, H, W) and a filter that fits the padded input, any stride and pad."""
-    N = draw(st.integers(1, 3))
+    """x (N, C, H, W), float64 or float32, and a float64 filter that fits the padded input,
+    any stride and pad; batches from 0."""
+    N = draw(st.integers(0, 3))
     C = draw(st.integers(1, max_c))
     H = draw(st.integers(1, 9))
     W = draw(st.integers(1, 9))
@@ -22,15 +43,12 @@ def conv_case(draw, max_c=4):
     FW = draw(st.integers(1, W + 2 * pad))
     stride = draw(st.integers(1, 4))
     FN = draw(st.integers(1, 4))
-    seed = draw(st.integers(0, 2 ** 32 - 1))
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((N, C, H, W))
-    Wt = rng.standard_normal((FN, C, FH, FW))
-    b = rng.standard_normal(FN)
-    return x, Wt, b, stride, pad
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    return _conv_case(N, C, H, W, FN, FH, FW, stride, pad, dtype, draw(st.integers(0, 2 ** 32 - 1)))
 
 
 @given(conv_case())
+@conv_examples
 def test_im2col_col2im_bitwise_equal_to_book(case):
     x, Wt, _, stride, pad = case
     FH, FW = Wt.shape[2:]
@@ -53,6 +71,7 @@ CONV_PATHS = {"gemm": (conv.conv_forward, conv.conv_backward),
 
 @pytest.mark.parametrize("path", sorted(CONV_PATHS))
 @given(case=conv_case())
+@conv_examples
 def test_conv_forward_backward_match_book_and_loops(path, case):
     x, Wt, b, stride, pad = case
     ref, col, col_W = nv.book_conv_forward(x, Wt, b, stride, pad)
@@ -70,11 +89,12 @@ def test_conv_forward_backward_match_book_and_loops(path, case):
 
 
 @st.composite
-def pool_case(draw, allow_pad=True):
-    N = draw(st.integers(1, 3))
-    C = draw(st.integers(1, 4))
-    H = draw(st.integers(1, 9))
-    W = draw(st.integers(1, 9))
+def pool_case(draw, allow_pad=True, max_n=3, max_c=4, max_size=9):
+    """x (N, C, H, W), float64 or float32 (batches from 0), a window, stride and pad."""
+    N = draw(st.integers(0, max_n))
+    C = draw(st.integers(1, max_c))
+    H = draw(st.integers(1, max_size))
+    W = draw(st.integers(1, max_size))
     PH = draw(st.integers(1, 4))
     PW = draw(st.integers(1, 4))
     pad = draw(st.integers(0, min(PH, PW) // 2)) if allow_pad else 0
@@ -91,35 +111,67 @@ def pool_case(draw, allow_pad=True):
         x = rng.integers(-2, 3, (N, C, H, W)).astype(np.float64)
     else:  # after ReLU: many all-zero windows
         x = np.maximum(rng.standard_normal((N, C, H, W)) - 1.0, 0.0)
-    return x, PH, PW, stride, pad
+    return x.astype(draw(st.sampled_from([np.float64, np.float32]))), PH, PW, stride, pad
+
+
+def _tol(x):
+    return F32_RTOL if x.dtype == np.float32 else 1e-12
+
+
+def _pool_case(N, C, H, W, P, stride, pad, dtype=np.float64):
+    x = np.random.default_rng(0).integers(-2, 3, (N, C, H, W)).astype(dtype)  # with ties
+    return x, P, P, stride, pad
 
 
 @given(pool_case(allow_pad=False))
+@example(_pool_case(0, 2, 4, 4, 2, 2, 0))                # an empty batch
+@example(_pool_case(1, 3, 3, 3, 3, 1, 0, np.float32))    # one sample, one window
+@example(_pool_case(2, 2, 9, 9, 2, 4, 0))                # stride beyond the window
 def test_maxpool_matches_book_including_ties(case):
     x, PH, PW, stride, pad = case
     out, arg_max = pooling.maxpool_forward(x, PH, PW, stride, pad)
     ref, ref_arg = nv.book_pool_forward(x, PH, PW, stride, pad)
-    np.testing.assert_array_equal(out, ref)
+    assert out.dtype == x.dtype
+    np.testing.assert_array_equal(out, ref)  # a maximum is exact in any dtype
     np.testing.assert_array_equal(arg_max, ref_arg)
-    dout = np.random.default_rng(3).standard_normal(out.shape)
+    dout = np.random.default_rng(3).standard_normal(out.shape).astype(x.dtype)
     dx = pooling.maxpool_backward(dout, arg_max, x.shape, PH, PW, stride, pad)
-    assert_close(dx, nv.book_pool_backward(dout, ref_arg, x.shape, PH, PW, stride, pad))
+    assert dx.dtype == x.dtype
+    assert_close(dx, nv.book_pool_backward(dout.astype(np.float64), ref_arg, x.shape, PH, PW,
+                                           stride, pad), rtol=_tol(x))
 
 
 @given(pool_case())
+@example(_pool_case(0, 1, 5, 5, 3, 2, 1))                # an empty batch, padded
+@example(_pool_case(1, 2, 1, 1, 2, 1, 1, np.float32))    # a 1x1 input, all but one cell pad
+@example(_pool_case(2, 1, 6, 5, 2, 3, 1))                # stride beyond the window, padded
 def test_pooling_with_padding_matches_loops(case):
+    _check_pooling_against_loops(case)
+
+
+@pytest.mark.slow
+@given(pool_case(max_n=6, max_c=8, max_size=30))
+def test_pooling_on_larger_drawn_shapes_matches_loops(case):
+    _check_pooling_against_loops(case)
+
+
+def _check_pooling_against_loops(case):
     x, PH, PW, stride, pad = case
     out, arg_max = pooling.maxpool_forward(x, PH, PW, stride, pad)
     ref, ref_arg = nv.loop_maxpool_forward(x, PH, PW, stride, pad)
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(arg_max, ref_arg)
-    dout = np.random.default_rng(4).standard_normal(out.shape)
+    dout = np.random.default_rng(4).standard_normal(out.shape).astype(x.dtype)
+    wide = dout.astype(np.float64)
     assert_close(pooling.maxpool_backward(dout, arg_max, x.shape, PH, PW, stride, pad),
-                 nv.loop_maxpool_backward(dout, ref_arg, x.shape, PH, PW, stride, pad))
+                 nv.loop_maxpool_backward(wide, ref_arg, x.shape, PH, PW, stride, pad),
+                 rtol=_tol(x))
     avg = pooling.avgpool_forward(x, PH, PW, stride, pad)
-    assert_close(avg, nv.loop_avgpool_forward(x, PH, PW, stride, pad))
+    assert avg.dtype == x.dtype
+    assert_close(avg, nv.loop_avgpool_forward(x, PH, PW, stride, pad), rtol=_tol(x))
     assert_close(pooling.avgpool_backward(dout, x.shape, PH, PW, stride, pad),
-                 nv.loop_avgpool_backward(dout, x.shape, PH, PW, stride, pad))
+                 nv.loop_avgpool_backward(wide, x.shape, PH, PW, stride, pad), rtol=_tol(x))
+
 
 
 def test_maxpool_hand_computed_ties_and_nan():
@@ -232,6 +284,7 @@ def test_simpleconvnet_shapes_match_book():
     p, a = pooling.maxpool_forward(np.maximum(out, 0), 2, 2, 2)
     rp, ra = nv.book_pool_forward(np.maximum(ref, 0), 2, 2, 2)
     assert p.shape == (4, 30, 12, 12)
+    assert_close(p, rp)
     np.testing.assert_array_equal(a, ra)
 
 

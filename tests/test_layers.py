@@ -7,7 +7,7 @@ from conftest import assert_close
 from fastconv import config
 from fastconv.gradient import numerical_gradient
 from fastconv.layers import (Affine, AvgPooling, BatchNormalization, Convolution, Dropout,
-                             Pooling, Relu, SoftmaxWithLoss)
+                             Pooling, Relu, Sigmoid, SoftmaxWithLoss)
 
 
 @pytest.fixture
@@ -130,6 +130,45 @@ def test_batchnorm_normalises_per_activation():
     expected = (flat - flat.mean(0)) / np.sqrt(flat.var(0) + 10e-7)
     np.testing.assert_allclose(out.reshape(5, D), expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(bn.running_mean, 0.1 * flat.mean(0), rtol=1e-12)
+
+
+def test_batchnorm_running_statistics_and_test_mode():
+    """Running mean and (biased) variance move by momentum 0.9 from zero per training batch;
+    ``train_flg=False`` normalises with them and leaves them alone."""
+    rng = np.random.default_rng(14)
+    x1, x2 = rng.standard_normal((6, 3)) * 2 + 1, rng.standard_normal((6, 3)) - 3
+    gamma, beta = np.array([1.0, 2.0, 0.5]), np.array([0.0, -1.0, 3.0])
+    bn = BatchNormalization(gamma, beta)
+    bn.forward(x1)
+    bn.forward(x2)
+    mean = 0.9 * (0.1 * x1.mean(0)) + 0.1 * x2.mean(0)
+    var = 0.9 * (0.1 * x1.var(0)) + 0.1 * x2.var(0)
+    np.testing.assert_allclose(bn.running_mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, var, rtol=1e-12)
+    x3 = rng.standard_normal((4, 3))
+    out = bn.forward(x3, train_flg=False)
+    np.testing.assert_allclose(out, gamma * (x3 - mean) / np.sqrt(var + 1e-6) + beta,
+                               rtol=1e-12)
+    np.testing.assert_allclose(bn.running_mean, mean, rtol=1e-12)  # unchanged at test time
+    # given running statistics (a trained network's) are used as they are
+    given = BatchNormalization(gamma, beta, running_mean=np.ones(3), running_var=np.full(3, 4.))
+    np.testing.assert_allclose(given.forward(x3, train_flg=False),
+                               gamma * (x3 - 1) / np.sqrt(4 + 1e-6) + beta, rtol=1e-12)
+
+
+def test_sigmoid_hand_values_and_numerical_gradient():
+    layer = Sigmoid()
+    np.testing.assert_allclose(layer.forward(np.array([[0.0, np.log(3.0), -np.log(3.0)]])),
+                               [[0.5, 0.75, 0.25]], rtol=1e-15)
+    np.testing.assert_allclose(layer.backward(np.ones((1, 3))), [[0.25, 0.1875, 0.1875]],
+                               rtol=1e-15)
+    x = np.random.default_rng(15).standard_normal((3, 4)) * 3
+
+    def backward(R):
+        layer.forward(x)
+        return {"x": layer.backward(R)}
+
+    _check_gradients(lambda: layer.forward(x), backward, {"x": x})
 
 
 def _check_gradients(forward, backward, params, rtol=1e-6):
@@ -258,7 +297,7 @@ def test_fused_conv_relu_pool_equals_the_three_layers(shape, wshape, pad, nan):
     np.testing.assert_array_equal(layers[2].x, ref_layers[2].x)
     W[...] = W0
     d1 = d2 = rng.standard_normal(out.shape)
-    for fused, plain in zip(reversed(layers), reversed(ref_layers)):
+    for fused, plain in zip(reversed(layers), reversed(ref_layers), strict=True):
         d1, d2 = fused.backward(d1.copy()), plain.backward(d2.copy())
         np.testing.assert_array_equal(d1, d2)
     np.testing.assert_array_equal(layers[0].dW, ref_layers[0].dW)

@@ -71,7 +71,7 @@ def test_agrees_with_naive(op, spec, name, dtype):
         np.testing.assert_array_equal(got[1], want[1], err_msg=what + " arg_max")
         got = got[0]
     elif op == "conv_backward":
-        for part, g, w in zip(("dx", "dW", "db"), got, want):
+        for part, g, w in zip(("dx", "dW", "db"), got, want, strict=True):
             _assert_close(g, w, tol, f"{what} {part}")
         got = got[0]
     else:

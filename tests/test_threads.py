@@ -44,7 +44,7 @@ def test_forked_child_runs_the_convolution_and_pooling():
     child.join(timeout=60)
     assert child.exitcode == 0
     np.testing.assert_array_equal(got, ref)
-    for a, c in zip(got_pool, ref_pool):
+    for a, c in zip(got_pool, ref_pool, strict=True):
         np.testing.assert_array_equal(a, c)
     assert parallel == (not config._gnu_openmp_started())
     assert config.parallel_enabled()  # the parent keeps its parallel kernels

@@ -33,11 +33,16 @@ def _as_shape(shape, where):
     """``shape`` as a tuple of positive Python ints (an int means a 1-tuple)."""
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
+    # int() would truncate 2.5 and turn "28" into 28: only integers are sizes
     try:
-        out = tuple(int(s) for s in shape)
+        sizes = tuple(shape)
     except TypeError:
+        sizes = None
+    if sizes is None or isinstance(shape, str) or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sizes):
         raise TypeError(f"{where}: input_shape must be an int or a tuple of ints, "
-                        f"got {shape!r}") from None
+                        f"got {shape!r}")
+    out = tuple(int(s) for s in sizes)
     if not out or any(s < 1 for s in out):
         raise ValueError(f"{where}: input_shape must hold positive sizes, got {shape!r}")
     return out

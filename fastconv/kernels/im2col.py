@@ -152,7 +152,9 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     FH, FW, stride, pad = chk.window_args("col2im", filter_h, filter_w, stride, pad)
     if len(tuple(input_shape)) != 4:
         raise ValueError(f"col2im: input_shape must be (N, C, H, W), got {tuple(input_shape)}")
-    N, C, H, W = (chk.as_int("col2im", "input_shape", s, 1) for s in input_shape)
+    # an empty batch (N = 0) is fine, as for im2col and the book's col2im
+    N, C, H, W = (chk.as_int("col2im", "input_shape", s, minimum)
+                  for s, minimum in zip(input_shape, (0, 1, 1, 1), strict=True))
     out_h, out_w = chk.out_size("col2im", H, W, FH, FW, stride, pad)
     expected = (N * out_h * out_w, C * FH * FW)
     if col.size != expected[0] * expected[1]:
