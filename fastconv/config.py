@@ -98,9 +98,10 @@ def keep_dtype():
 
 
 def _renamed(func, suffix):
-    # Numba's on-disk cache is keyed by the function's qualified name, so the serial and the
-    # parallel variant of one Python function need distinct names or they would load each
-    # other's machine code.
+    # Numba's on-disk cache is keyed by the function's qualified name, not by its options, so
+    # the serial and the parallel variant, and fastmath builds, need distinct names or they
+    # would load each other's machine code
+    suffix += "__fastmath" if FASTMATH else ""
     clone = types.FunctionType(func.__code__, func.__globals__, func.__name__ + suffix,
                                func.__defaults__, func.__closure__)
     clone.__qualname__ = func.__qualname__ + suffix
@@ -146,13 +147,12 @@ def kernel(func=None, *, serial_below=0):
 
 def helper(func):
     """Decorator for small njit helpers called from kernels (inlined by LLVM, no prange)."""
-    return numba.njit(cache=CACHE, fastmath=FASTMATH, nogil=True)(func)
+    return numba.njit(cache=CACHE, fastmath=FASTMATH, nogil=True)(_renamed(func, ""))
 
 
 def inline(func):
-    """Decorator for tiny njit helpers in inner loops, inlined by Numba itself: a call that
-    LLVM does not inline costs more than copying a 24-item row (2.6-3.1x slower,
-    ``python -m bench.micro``)."""
+    """Decorator for tiny njit helpers in inner loops, inlined by Numba itself (where LLVM
+    would keep a call, which costs more than the loop it serves)."""
     return numba.njit(inline="always", fastmath=FASTMATH, nogil=True)(func)
 
 

@@ -130,8 +130,6 @@ def test_fastmath_compiles_fastmath_kernels_within_tolerance(tmp_path):
     assert not _report(code, {"NUMBA_CACHE_DIR": str(tmp_path / "b")})["kernel_fastmath"]
 
 
-@pytest.mark.xfail(strict=True, reason="Numba's cache index is keyed without the fastmath "
-                   "flag, so a kernel cached without it is loaded as it is")
 def test_fastmath_does_not_load_kernels_cached_without_it(tmp_path):
     code = _AVGPOOL.format(here=HERE)
     _report(code, {"NUMBA_CACHE_DIR": str(tmp_path)})
