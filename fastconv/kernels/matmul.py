@@ -13,20 +13,24 @@ from ..config import kernel
 from . import _checks as chk
 from ._blas import gemm_at, one_blas_thread
 
-# fewer rows per thread than this: one thread does the whole product
-MIN_ROWS = 16
+# The rows go in this many blocks, one GEMM each, whatever the thread count: BLAS may pick
+# another kernel for another number of rows, so the blocks, not the threads, fix the bits.
+# More blocks would pack the other operand once more for each.
+BLOCKS = 2
+MIN_ROWS = 16  # fewer rows per block than this: one block
 
 
 @kernel
-def _matmul(a, b, trans_a, trans_b, n_runs, out):
-    # rows m0..m1 of out = rows m0..m1 of op(a) @ op(b), one GEMM per run
+def _matmul(a, b, trans_a, trans_b, n_blocks, n_runs, out):
+    # rows of block i of out = the same rows of op(a) @ op(b); contiguous blocks per run
     M, N = out.shape
     K = a.shape[0] if trans_a else a.shape[1]
     for r in prange(n_runs):
-        m0, m1 = r * M // n_runs, (r + 1) * M // n_runs
-        a0 = m0 if trans_a else m0 * a.shape[1]  # op(a)'s row m0: a column of a, or a row
-        gemm_at(trans_a, trans_b, m1 - m0, N, K, a, a0, a.shape[1], b, 0, b.shape[1], 0, out,
-                m0 * N, N)
+        for i in range(r * n_blocks // n_runs, (r + 1) * n_blocks // n_runs):
+            m0, m1 = i * M // n_blocks, (i + 1) * M // n_blocks
+            a0 = m0 if trans_a else m0 * a.shape[1]  # op(a)'s row m0: a column of a, or a row
+            gemm_at(trans_a, trans_b, m1 - m0, N, K, a, a0, a.shape[1], b, 0, b.shape[1], 0,
+                    out, m0 * N, N)
 
 
 def matmul(a, b, trans_a=False, trans_b=False):
@@ -47,8 +51,9 @@ def matmul(a, b, trans_a=False, trans_b=False):
         return np.dot(opa, opb)
     M = opa.shape[0]
     out = np.empty((M, opb.shape[1]), dtype=dt)
+    n_blocks = max(1, min(BLOCKS, M // MIN_ROWS))
     threads = config.get_num_threads() if config.parallel_enabled() else 1
     with one_blas_thread():
         _matmul(chk.contiguous(a.astype(dt, copy=False)), chk.contiguous(b.astype(dt, copy=False)),
-                trans_a, trans_b, max(1, min(threads, M // MIN_ROWS)), out)
+                trans_a, trans_b, n_blocks, min(threads, n_blocks), out)
     return out
