@@ -150,9 +150,8 @@ def helper(func):
 
 
 def inline(func):
-    """Decorator for tiny njit helpers in inner loops, inlined by Numba itself: a call that
-    LLVM does not inline costs more than copying a 24-item row (2.6-3.1x slower,
-    ``python -m bench.micro``)."""
+    """Decorator for tiny njit helpers in inner loops, inlined by Numba itself: there a call
+    that LLVM does not inline costs more than the short row copy it makes."""
     return numba.njit(inline="always", fastmath=FASTMATH, nogil=True)(func)
 
 
