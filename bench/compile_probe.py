@@ -30,7 +30,7 @@ def main(argv=None):
     col = timed("im2col", util.im2col, x, 3, 3, 1, 1)
     if "--smoke" not in argv:
         timed("col2im", util.col2im, col, x.shape, 3, 3, 1, 1)
-        # a first layer (3 channels: direct loops) and a deeper one (16: unfold + GEMM)
+        # a first layer (3 channels) and a deeper one (16), as in the book's networks
         for C in (3, 16):
             xc = rng.standard_normal((2, C, 8, 8))
             conv = layers.Convolution(rng.standard_normal((4, C, 3, 3)), np.zeros(4), 1, 1)

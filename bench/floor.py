@@ -19,7 +19,7 @@ Timed in one run, the rounds interleaved:
 
 and ``peak``: the step's multiply-adds at the rate of a large DGEMM timed in the same run
 (this machine's best GEMM rate). Each is printed in ms and as "times faster than the book",
-beside issue 5's targets (SimpleConvNet 1/15, DeepConvNet 1/12 of the book).
+beside ``bench.targets``' step targets (SimpleConvNet 1/15, DeepConvNet 1/12 of the book).
 """
 import bench  # noqa: F401  (first: its OpenBLAS setting, before NumPy loads)
 import argparse
@@ -33,7 +33,7 @@ from fastconv.layers import Affine, Convolution
 from bench.common import interleaved_timings, timings
 from bench.twins import NETS, make_data, make_runner
 
-TARGETS = {"SimpleConvNet": 15, "DeepConvNet": 12}  # issue 5: times faster than the book
+TARGETS = {"SimpleConvNet": 15, "DeepConvNet": 12}  # bench.targets rows 1, 2: x the book
 PEAK_SIZE = 1200  # the DGEMM whose rate stands for the machine's best
 
 
@@ -127,7 +127,7 @@ def report(net_name, r):
                       ("peak", "its multiply-adds at the large-DGEMM rate")):
         print(f"  {key:9} {r[key] * 1e3:8.1f} ms  {book / r[key]:5.1f}x  {what}")
     if target:
-        print(f"  {'target':9} {book / target * 1e3:8.1f} ms  {target:5.1f}x  issue 5")
+        print(f"  {'target':9} {book / target * 1e3:8.1f} ms  {target:5.1f}x  the target")
 
 
 def main(argv=None):

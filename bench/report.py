@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m bench.report                 # the full suite (tens of minutes on 2 cores)
+    python -m bench.report                 # the full suite (slow: many rounds per benchmark)
     python -m bench.report --quick         # fewer rounds per benchmark: sooner, noisier
     python -m bench.report --smoke         # batch 2, one round: checks the pipeline only
     python -m bench.report --from-json F   # rewrite the report from a saved JSON, no run
@@ -241,9 +241,8 @@ def write_report(data, out_dir, png_name="ops.png"):
         "book's NumPy algorithm (×2 = twice as fast, ×0.5 = half as fast).",
         "",
         "`naive` (plain Python loops) runs only on the `small` shape: on the networks' "
-        "shapes one call takes seconds (pooling, im2col: about 3 s for `simple_pool1` "
-        "max pooling) to minutes (about 100 s for one `deep_conv2` forward), measured once "
-        "on a 2-core development machine, and a benchmark needs many calls. "
+        "shapes one call takes seconds (pooling, im2col) to minutes (a `deep_conv2` "
+        "forward), and a benchmark needs many calls. "
         "`numpy_im2col` is the book's code as is, which computes in float64 whatever the "
         "input, so its float32 rows are what the book does with float32 data; the other "
         "columns compute in float32 there (fastconv in its float32 mode), except fastconv's "
@@ -254,8 +253,8 @@ def write_report(data, out_dir, png_name="ops.png"):
         "Implementations (`tests/registry.py`, each checked against `naive` by "
         "`tests/test_registry.py`): `naive` plain Python loops; `numpy_im2col` the book's "
         "im2col + `np.dot`; `numpy_strided` `sliding_window_view` + one GEMM; `numba_serial` / "
-        "`numba_parallel` fastconv's kernels in their serial / `prange` variants (the GEMMs "
-        "of fastconv's convolutions run in BLAS, with BLAS's threads, in both); `torch` "
+        "`numba_parallel` fastconv's kernels in their serial / `prange` variants (their GEMMs "
+        "run in BLAS, on one BLAS thread per fastconv thread); `torch` "
         "PyTorch CPU with as many threads as Numba.",
         "",
     ]

@@ -2,7 +2,7 @@
 
 ``python -m bench.targets [--rounds R] [--train-run DIR | --train] [--train-f32] [--json FILE]``
 
-0. (issue 2) At SimpleConvNet's shapes, Pooling forward+backward >= 15x and Convolution
+0. At SimpleConvNet's shapes, Pooling forward+backward >= 15x and Convolution
    forward+backward >= 4x faster than the NumPy twin of the book's layers.
 
 1. SimpleConvNet Trainer step (gradient + Adam + loss, batch 100), float64: <= 1/15 of the
@@ -104,7 +104,7 @@ def check_steps(rounds):
 
 
 def check_layers(rounds):
-    """Issue 2's bar: at SimpleConvNet's shapes, Pooling fwd+bwd >= 15x and Convolution
+    """Row 0: at SimpleConvNet's shapes, Pooling fwd+bwd >= 15x and Convolution
     fwd+bwd >= 4x faster than the NumPy twin of the book's layers (bench/book_layers.py)."""
     from bench import book_layers
     from fastconv import layers

@@ -14,7 +14,8 @@ from bench.twins import make_runner
 
 THREADS = (1, 2)
 IMPLS = ("numba_parallel", "torch")
-# the direct path (simple_conv1), the GEMM path (deep_conv2), the largest pooling
+# one layer of each convolution branch (simple_conv1: unfold + GEMM, deep_conv2: per-tap
+# GEMMs), the largest pooling
 _PICK = {"conv": ("simple_conv1", "deep_conv2"), "pool": ("simple_pool1",)}
 
 

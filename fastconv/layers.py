@@ -1,8 +1,8 @@
 """The book's ``common/layers.py``: same classes, constructors, attributes and numbers.
 
 Relu, Convolution, Pooling and AvgPooling call the Numba kernels of ``fastconv.kernels``;
-Affine, SoftmaxWithLoss, Dropout, BatchNormalization and Sigmoid are already one or two BLAS
-or NumPy calls and stay as in the book.
+Affine's products run on fastconv's threads (``kernels.matmul``); SoftmaxWithLoss, Dropout,
+BatchNormalization and Sigmoid are already one or two NumPy calls and stay as in the book.
 
 dtype rule (the book's): im2col returns float64, so Convolution and Pooling return float64
 whatever the input. With :func:`fastconv.config.set_keep_dtype` (float32 mode) they keep

@@ -73,8 +73,8 @@ def test_per_tap_gemms_run_where_they_pay():
 
 
 def test_deepconvnet_conv2_shape_matches_book():
-    """The dispatcher's own choice at DeepConvNet's conv2 (per-tap GEMMs where SciPy is
-    installed), a few samples, forward and backward."""
+    """The dispatcher's own choice at DeepConvNet's conv2 (per-tap GEMMs), a few samples,
+    forward and backward."""
     rng = np.random.default_rng(12)
     x = rng.standard_normal((3, 16, 28, 28))
     Wt = 0.1 * rng.standard_normal((16, 16, 3, 3))

@@ -23,12 +23,12 @@ def seed_example_model(pool=AveragePooling2D, name="MNIST_cnn"):
 
 
 def small_model(seed=0, loss="cross_tropy", out_act="softmax"):
-    """A tiny conv net covering both convolution paths (direct and GEMM), both poolings."""
+    """A tiny conv net: two convolutions ("same" and "valid" padding), both poolings."""
     np.random.seed(seed)
     model = Model(Input((1, 8, 8)), "tiny")
-    model.add_layer(Conv2D(4, 3, "tanh", padding="same"))     # C*k*k = 9: direct loops
+    model.add_layer(Conv2D(4, 3, "tanh", padding="same"))
     model.add_layer(MaxPooling2D(2))
-    model.add_layer(Conv2D(3, 3, "ReLU", padding="valid"))    # C*k*k = 36: unfold + GEMM
+    model.add_layer(Conv2D(3, 3, "ReLU", padding="valid"))
     model.add_layer(AveragePooling2D(2, stride=1))
     model.add_layer(Flatten())
     model.add_layer(Dense(5, activate_fcn="sigmoid"))

@@ -3,8 +3,7 @@
 Each notebook is executed with nbclient in a fresh ``python3`` kernel, at the small sizes
 (``FASTCONV_NB_SMALL=1``), from a copy: the committed file, with its stored outputs, is never
 rewritten (the executed copy is left in pytest's temporary folder for inspection). The kernel
-runs in ``notebooks/``, as a reader's would. The three together take well under 3 minutes on
-2 cores.
+runs in ``notebooks/``, as a reader's would. The small sizes keep the default suite fast.
 
 MNIST for ``01_quickstart``: ``$FASTCONV_DATA`` if set, else ``../shared/data/mnist`` beside the
 checkout when it exists, else the loader's own cache and download; with none of them available
@@ -116,7 +115,7 @@ def test_stored_outputs(path):
     not_run = [i for i, cell in enumerate(code) if cell.execution_count is None]
     assert not not_run, f"{path.name}: code cells {not_run} have no stored run"
     assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1)), \
-        f"{path.name}: cells were not run top to bottom in one session"
+        f"{path.name}: cells were not run top to bottom in one kernel"
     assert not _errors(nb), _errors(nb)
     plots = _png_count(nb)
     assert plots >= MIN_PLOTS[path.stem], f"{path.name} stores {plots} plots"

@@ -5,9 +5,8 @@ from numba import prange
 from ..config import kernel
 from . import _checks as chk
 
-# Below this many values the serial loop runs: a parallel launch in a step (the threads
-# cold, or OpenBLAS's just busy) cost ~80-90 us against 7-21 us for 10,000 values on one
-# thread; the two met between 100,000 and 300,000 (in-session script, bench/README).
+# Below this many values the serial loop runs: inside a training step (threads cold, or
+# BLAS's just busy) a parallel launch costs more than the loop on arrays this small.
 SERIAL_BELOW = 1 << 17
 
 

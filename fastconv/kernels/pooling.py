@@ -97,7 +97,7 @@ def _maxpool_forward(x, PH, PW, stride, pad, out, idx):
 @kernel
 def _maxpool_forward_2x2(x, stride, out, idx):
     # The book's networks pool 2x2: unrolled, because a window size known only at run time
-    # keeps LLVM from turning the compares into branch-free selects (4x slower, measured).
+    # keeps LLVM from turning the compares into branch-free selects.
     N, C = x.shape[0], x.shape[1]
     out_h, out_w = out.shape[2], out.shape[3]
     for p in prange(N * C):
@@ -123,8 +123,7 @@ def _maxpool_plane_2x2s2(xp, o, ix):
     """One (H, W) plane ``xp`` pooled 2x2, stride 2, into ``o`` and ``ix`` (out_h, out_w).
 
     With the stride a literal, the loads are r0[2*ow], r0[2*ow + 1] and LLVM vectorises the
-    compares (2.1x faster than a run-time stride: bench.micro row 3). NaN windows are redone
-    per row, rarely."""
+    compares, which a run-time stride prevents. NaN windows are redone per row, rarely."""
     out_h, out_w = o.shape
     for oh in range(out_h):
         r0 = xp[2 * oh]
@@ -178,7 +177,7 @@ def _maxpool_forward_valid(x, PH, PW, stride, out, idx):
                         v = row[w0 + fw]
                         nan |= v != v
                         # strict '>' keeps the first maximum; one plain compare lets LLVM
-                        # make this branch-free (a NaN test in the same 'if' made it 10x slower)
+                        # make this branch-free (a NaN test in the same 'if' would not)
                         if v > best:
                             best = v
                             k_best = fh * PW + fw
