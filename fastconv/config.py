@@ -122,7 +122,7 @@ class _Kernel:
         self.serial_below = serial_below
         self.__name__ = func.__name__
         self.__doc__ = func.__doc__
-        opts = dict(cache=CACHE, fastmath=FASTMATH, nogil=True)
+        opts = dict(cache=CACHE, fastmath=FASTMATH, nogil=True, error_model="numpy")
         self.serial = numba.njit(parallel=False, **opts)(_renamed(func, "__serial"))
         self.parallel = numba.njit(parallel=True, **opts)(_renamed(func, "__parallel"))
 
@@ -147,7 +147,8 @@ def kernel(func=None, *, serial_below=0):
 
 def helper(func):
     """Decorator for small njit helpers called from kernels (inlined by LLVM, no prange)."""
-    return numba.njit(cache=CACHE, fastmath=FASTMATH, nogil=True)(_renamed(func, ""))
+    return numba.njit(cache=CACHE, fastmath=FASTMATH, nogil=True,
+                      error_model="numpy")(_renamed(func, ""))
 
 
 def inline(func):

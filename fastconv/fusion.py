@@ -1,14 +1,12 @@
 """The book's Convolution -> Relu (-> Pooling) run as one pass, and the networks' layer walks.
 
 The book's networks run ``Convolution -> Relu -> Pooling(2, 2, stride=2)`` and, in
-DeepConvNet, ``Convolution -> Relu`` alone. As separate layers each one writes its whole
-(N, FN, out_h, out_w) output to memory and the next reads it back. :class:`ConvRelu` runs
-them as one pass of :mod:`fastconv.kernels.conv`, where each sample's output stays in cache.
+DeepConvNet, ``Convolution -> Relu`` alone. As separate layers each writes its whole output
+to memory for the next to read back; :class:`ConvRelu` runs them as one pass of
+:mod:`fastconv.kernels.conv`, where each sample's output stays in cache.
 
-It works through the layers' public API only: it reads ``W``, ``b``, ``stride``, ``pad``,
-sets ``conv.x``, ``relu.mask``, ``conv.dW``, ``conv.db``, and hands the pooling what its own
-forward would keep through :meth:`fastconv.layers.Pooling.keep`. After a fused pass the
-layers are as their own calls would leave them, with the same numbers.
+It uses the layers' public API only (``W``, ``b``, ``x``, ``mask``, ``dW``, ``db`` and
+:meth:`fastconv.layers.Pooling.keep`), and leaves them as their own calls would.
 
 :func:`forward_layers` and :func:`backward_layers` are the book's ``predict`` loop and
 gradient loop over a list of layers, with every run that :meth:`ConvRelu.span` accepts fused.
@@ -56,10 +54,9 @@ class ConvRelu:
         conv = self.conv
         dt = _compute_dtype(np.asarray(x), conv.W)
         W, b, stride, pad = conv.W, conv.b, conv.stride, conv.pad
-        if self.pool is None:
-            out, mask = conv_kernels.conv_relu_forward(x, W, b, stride, pad, dtype=dt)
-        else:
-            out, idx, mask = conv_kernels.conv_relu_pool_forward(x, W, b, stride, pad, dtype=dt)
+        out, mask, idx = conv_kernels.conv_relu_forward(x, W, b, stride, pad, dtype=dt,
+                                                        pool=self.pool is not None)
+        if self.pool is not None:
             # the pooling's input is not written out; read, it is computed again (the
             # optimizer updates W and b in place, so from copies)
             W, b = np.array(W, copy=True), np.array(b, copy=True)
@@ -71,8 +68,8 @@ class ConvRelu:
         return out
 
     def ready(self, dout):
-        """Whether the layers hold a fused-compatible forward state for ``dout``: the ReLU's
-        bool mask, and the pooling's int8 window indices (not an ``arg_max`` set by hand)."""
+        """Whether the layers hold what the fused backward reads, shaped for ``dout``: the
+        ReLU's mask and the pooling's ``window_idx`` (not an ``arg_max`` set by hand)."""
         mask = self.relu.mask
         if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.ndim == 4):
             return False
@@ -89,16 +86,13 @@ class ConvRelu:
         network's input layer). ``dout`` is not written."""
         conv = self.conv
         dt = _compute_dtype(conv.x, conv.W)
-        if self.pool is None:
-            dx, dW, db = conv_kernels.conv_relu_backward(
-                dout, self.relu.mask, conv.x, conv.W, conv.stride, conv.pad, dtype=dt,
-                need_dx=need_dx)
-            grad_dtype = np.asarray(dout).dtype  # what relu.backward would hand the conv
-        else:
-            dx, dW, db = conv_kernels.conv_relu_pool_backward(
-                dout, self.pool.window_idx, self.relu.mask, conv.x, conv.W, conv.stride,
-                conv.pad, dtype=dt, need_dx=need_dx)
-            grad_dtype = _compute_dtype(np.asarray(dout))  # pool.backward's output dtype
+        idx = None if self.pool is None else self.pool.window_idx
+        dx, dW, db = conv_kernels.conv_relu_backward(dout, self.relu.mask, conv.x, conv.W,
+                                                     conv.stride, conv.pad, dtype=dt,
+                                                     need_dx=need_dx, idx=idx)
+        # the dtype of the gradient conv.backward would get: relu.backward keeps dout's,
+        # pool.backward returns its compute dtype
+        grad_dtype = np.asarray(dout).dtype if idx is None else _compute_dtype(np.asarray(dout))
         conv.dW = dW
         conv.db = db.astype(np.result_type(grad_dtype, np.float32), copy=False)  # the book's
         return dx  # np.sum(dout) has its dout's dtype

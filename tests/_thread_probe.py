@@ -35,19 +35,19 @@ def run_all():
     out = conv.conv_forward(xb, W1, b, 1, 1)
     doutb = rng.standard_normal(out.shape)
     parts += [out, *conv.conv_backward(doutb, xb, W1, 1, 1), conv.conv_forward(xb, W2, b[:4], 2, 0)]
-    pooled, idx, mask = conv.conv_relu_pool_forward(xb, W1, b, 1, 1)
+    pooled, mask, idx = conv.conv_relu_forward(xb, W1, b, 1, 1, pool=True)
     dp = rng.standard_normal(pooled.shape)
-    parts += [pooled, idx, mask, *conv.conv_relu_pool_backward(dp, idx, mask, xb, W1, 1, 1)]
+    parts += [pooled, idx, mask, *conv.conv_relu_backward(dp, mask, xb, W1, 1, 1, idx=idx)]
     # 16 channels, 3x3, pad 1: the per-tap GEMMs of conv_taps
     xs = rng.standard_normal((23, 16, 16, 16))
     Ws = rng.standard_normal((5, 16, 3, 3))
     assert conv_taps.use_taps(xs.shape, Ws.shape, 1, 1, True)
     out = conv.conv_forward(xs, Ws, b[:5], 1, 1)
     parts += [out, *conv.conv_backward(rng.standard_normal(out.shape), xs, Ws, 1, 1)]
-    pooled, idx, mask = conv.conv_relu_pool_forward(xs, Ws, b[:5], 1, 1)
+    pooled, mask, idx = conv.conv_relu_forward(xs, Ws, b[:5], 1, 1, pool=True)
     dp = rng.standard_normal(pooled.shape)
-    parts += [pooled, idx, mask, *conv.conv_relu_pool_backward(dp, idx, mask, xs, Ws, 1, 1)]
-    out, mask = conv.conv_relu_forward(xs, Ws, b[:5], 1, 1)
+    parts += [pooled, idx, mask, *conv.conv_relu_backward(dp, mask, xs, Ws, 1, 1, idx=idx)]
+    out, mask, _ = conv.conv_relu_forward(xs, Ws, b[:5], 1, 1)
     parts += [out, mask, *conv.conv_relu_backward(rng.standard_normal(out.shape), mask, xs, Ws,
                                                   1, 1)]
     a, c = rng.standard_normal((70, 40)), rng.standard_normal((70, 30))

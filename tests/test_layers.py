@@ -354,3 +354,30 @@ def test_fused_conv_relu_equals_the_two_layers(shape, wshape, pad, nan):
     for a, c in ((walked[0], plain[0]), (walked[2], plain[2])):
         np.testing.assert_array_equal(a.dW, c.dW)
         np.testing.assert_array_equal(a.db, c.db)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_convolution_db_has_douts_dtype_as_the_book(fused):
+    """The book's db is ``np.sum(dout)``: float32 for a float32 dout even in the default
+    float64 mode, where dW and dx are float64; the fused pass keeps the same rule."""
+    from fastconv.fusion import ConvRelu
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((2, 3, 6, 6))
+    W = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    layer, relu = Convolution(W, b, 1, 1), Relu()
+    ref_out, col, col_W = nv.book_conv_forward(x, W, b, 1, 1)
+    dout = rng.standard_normal(ref_out.shape).astype(np.float32)
+    if fused:
+        ConvRelu(layer, relu).forward(x)
+        ConvRelu(layer, relu).backward(dout)
+        dout = np.where(ref_out <= 0, 0, dout).astype(np.float32)
+    else:
+        layer.forward(x)
+        layer.backward(dout)
+    _, dW, db = nv.book_conv_backward(dout, x, W, col, col_W, 1, 1)
+    assert layer.db.dtype == db.dtype == np.float32
+    assert layer.dW.dtype == dW.dtype == np.float64
+    # the book adds the float32 values in float32: its rounding, scaled by what is summed
+    np.testing.assert_allclose(layer.db, db, rtol=0, atol=1e-6 * np.abs(dout).sum())
+    np.testing.assert_allclose(layer.dW, dW, rtol=1e-12)

@@ -1,14 +1,11 @@
 """GEMM called from Numba kernels, through NumPy's own OpenBLAS (CBLAS, 64-bit integers).
 
-The convolution and Affine kernels call BLAS once per sample (or row block) from inside their
-``prange`` loops, with no Python in between. They call the external symbols
-``fastconv_cblas_dgemm`` / ``fastconv_cblas_sgemm``; this module binds those names at import
-(``llvmlite.binding.add_symbol``) to NumPy's OpenBLAS, so Numba's on-disk cache holds no
-address. Where NumPy's BLAS exports no ILP64 CBLAS GEMM (MKL, other builds) the names go to a
-fallback compiled here with ``np.dot``.
-
-While fastconv's threads call BLAS, BLAS itself must run on one thread
-(:func:`one_blas_thread`): several threads calling a multithreaded OpenBLAS wait on its lock.
+The convolution and Affine kernels call BLAS from inside their ``prange`` loops, through the
+symbols ``fastconv_cblas_dgemm`` / ``_sgemm``, which this module binds at import to NumPy's
+OpenBLAS (so Numba's on-disk cache holds no address), or, where NumPy's BLAS has no ILP64
+CBLAS GEMM (MKL, other builds), to a fallback compiled here with ``np.dot``. While fastconv's
+threads call BLAS, BLAS runs on one thread (:func:`one_blas_thread`): threads calling a
+multithreaded OpenBLAS wait on its lock.
 """
 import contextlib
 import ctypes
@@ -141,22 +138,16 @@ def _cblas_gemm(typingctx, ta, tb, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0,
 
 
 @helper
-def _last(first, rows, cols, ld):
-    # flat index of the last element of a rows x cols matrix at ``first`` with row stride ld
-    return first + (rows - 1) * ld + cols - 1
-
-
-@helper
 def gemm_at(trans_a, trans_b, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
-    """``C = op(A) @ op(B) + beta * C`` on matrices inside C-contiguous arrays of any shape:
-    op(A) is M x K, stored from flat index ``a0`` with row stride ``lda`` (as K x M when
-    ``trans_a``); likewise B and C. ``beta`` 0 ignores what C held. Raises if a matrix
-    reaches past its array or a row stride is shorter than its row."""
+    """``C = op(A) @ op(B) + beta * C`` on matrices inside C-contiguous arrays: op(A) is
+    M x K, stored from flat index ``a0`` with row stride ``lda`` (as K x M when ``trans_a``);
+    likewise B and C. Raises if a matrix reaches past its array."""
     a_rows, a_cols = (K, M) if trans_a else (M, K)
     b_rows, b_cols = (N, K) if trans_b else (K, N)
+    # each matrix's last element: first + (rows - 1) * row stride + cols - 1
     if (lda < a_cols or ldb < b_cols or ldc < N or min(a0, b0, c0) < 0
-            or _last(a0, a_rows, a_cols, lda) >= A.size
-            or _last(b0, b_rows, b_cols, ldb) >= B.size or _last(c0, M, N, ldc) >= C.size):
+            or a0 + (a_rows - 1) * lda + a_cols > A.size
+            or b0 + (b_rows - 1) * ldb + b_cols > B.size or c0 + (M - 1) * ldc + N > C.size):
         raise ValueError("gemm_at: a matrix reaches past its array")
     if K == 0:  # CBLAS rejects a zero row stride; op(A) @ op(B) is then all zeros
         Cf = C.reshape(C.size)
@@ -180,6 +171,6 @@ def gemm(A, B, C, trans_b, beta):
         for i in range(M):
             for j in range(N):
                 C[i, j] *= beta
-    elif M > 0 and N > 0:  # the intrinsic itself, not through gemm_at: one function less to compile
+    elif M > 0 and N > 0:  # not through gemm_at: one function less to compile
         _cblas_gemm(0, 1 if trans_b else 0, M, N, K, A, 0, K, B, 0, B.shape[1],
                     C.dtype.type(beta), C, 0, N)

@@ -1,9 +1,9 @@
 """Convolution forward and backward: the book's im2col and GEMM, one sample at a time.
 
-The book's ``Convolution`` unrolls the whole batch with im2col into one matrix and multiplies
-it by the filters. Here each sample n is unrolled on its own ("unfold": the transposed
-layout, K = C*FH*FW rows and P = out_h*out_w columns), so its matrix stays in the CPU cache,
-and one BLAS GEMM per sample does the arithmetic::
+The book's ``Convolution`` unrolls the whole batch with im2col into one matrix. Here each
+sample n is unrolled on its own ("unfold": the transposed layout, K = C*FH*FW rows and
+P = out_h*out_w columns), so its matrix stays in the CPU cache, and one BLAS GEMM per sample
+does the arithmetic::
 
     forward    out[n] = W2 @ col_n + b          W2 = W.reshape(FN, K)
     backward   dW    += dout[n] @ col_n.T       db += dout[n] summed over its P cells
@@ -17,8 +17,8 @@ threads (``prange``). Each block sums its own [dW | db]; the blocks' sums are ad
 order at the end, so the result is the same on any number of threads.
 
 The kernels can also run the book's ReLU, and after it a 2x2 stride-2 max pooling, on each
-sample's output while it is in cache (``conv_relu_forward``, ``conv_relu_pool_forward`` and
-their backwards; the layers use them through :mod:`fastconv.fusion`). Stride-1 layers with
+sample's output while it is in cache (:func:`conv_relu_forward` and its backward; the layers
+use them through :mod:`fastconv.fusion`). Stride-1 layers with
 many channels skip the unfold: one GEMM per filter tap (:mod:`.conv_taps`).
 
 :func:`conv_forward_direct` and :func:`conv_backward_direct` are the same convolution as
@@ -100,35 +100,26 @@ def _fold(dcol, FH, FW, stride, out_h, out_w, dst):
 
 @helper
 def _relu(y, mask_n):
-    # the book's ReLU on one sample's (FN, P) output, in place: mask = y <= 0, y[mask] = 0
-    for f in range(y.shape[0]):
-        yf = y[f]
-        mf = mask_n[f].reshape(yf.shape[0])
-        for p in range(yf.shape[0]):
-            m = yf[p] <= 0
-            mf[p] = m
-            if m:
-                yf[p] = 0
+    # the book's ReLU on one sample's output, in place: mask = y <= 0, y[mask] = 0
+    yf, mf = y.reshape(y.size), mask_n.reshape(y.size)
+    for p in range(yf.shape[0]):
+        mf[p] = yf[p] <= 0
+        if mf[p]:
+            yf[p] = 0
 
 
 @helper
 def _grad_before_relu(g, mask_n, idx, n, pool, dy):
     # dy (FN, P): the gradient before the ReLU, from g, the gradient of the ReLU's output or,
     # with pool, of the pooled output (the pooling's backward first)
-    FN, P = dy.shape
-    dy3 = dy.reshape(mask_n.shape)
-    for f in range(FN):
-        df = dy[f]
-        mf = mask_n[f].reshape(P)
-        if pool:
+    if pool:
+        dy3 = dy.reshape(mask_n.shape)
+        for f in range(dy.shape[0]):
             _maxpool_plane_backward_2x2s2(g[f], idx[n, f], dy3[f])
-            for p in range(P):
-                if mf[p]:
-                    df[p] = 0
-        else:
-            gf = g[f].reshape(P)
-            for p in range(P):
-                df[p] = 0 if mf[p] else gf[p]
+    d, m = dy.reshape(dy.size), mask_n.reshape(dy.size)
+    gd = d if pool else g.reshape(dy.size)
+    for p in range(d.shape[0]):
+        d[p] = 0 if m[p] else gd[p]
 
 
 @inline
@@ -142,94 +133,79 @@ def _blocks(r, n_runs, N):
 def _forward(x, Wb, b, Wk, FH, FW, stride, pad, n_runs, out, mask, idx):
     # out[n] = sample n convolved, + b; with a mask (N, FN, out_h, out_w) then the ReLU, with
     # idx (pooled samples) then the 2x2 stride-2 max pooling into out; Wk: the per-tap weights
-    # or None. One run of blocks per thread
-    for r in prange(n_runs):
-        b0, b1 = _blocks(r, n_runs, x.shape[0])
-        _forward_run(x, Wb, b, Wk, FH, FW, stride, pad, b0 * BLOCK,
-                     min(x.shape[0], b1 * BLOCK), out, mask, idx)
-
-
-@helper
-def _forward_run(x, Wb, b, Wk, FH, FW, stride, pad, n0, n1, out, mask, idx):
-    # samples n0..n1 of _forward, with this thread's buffers
+    # or None (then Numba leaves that branch out). Each thread: one run of blocks, own buffers
     N, C, H, W = x.shape
     FN, K = Wb.shape[0], Wb.shape[1] - 1
     out_h, out_w = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
-    P = out_h * out_w
+    P, Hp, Wp = out_h * out_w, H + 2 * pad, W + 2 * pad
     relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wk is not None
-    Hp, Wp = H + 2 * pad, W + 2 * pad
-    xp = np.zeros(C * Hp * Wp + FW - 1, dtype=out.dtype)
-    col = np.ones((0 if taps else K + 1, P), dtype=out.dtype)  # last row: ones, for b
-    wide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=out.dtype)
-    y = np.empty((FN, P if pool else 0), dtype=out.dtype)
-    for n in range(n0, n1):
-        yn = y if pool else out[n].reshape(FN, P)
-        if Wk is not None:
-            forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, yn)
-        else:
-            _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
-            gemm(Wb, col, yn, False, 0)
-        if relu:
-            _relu(yn, mask[n])
-        if pool:
-            y3 = yn.reshape(FN, out_h, out_w)
-            for f in range(FN):
-                _maxpool_plane_2x2s2(y3[f], out[n, f], idx[n, f])
+    for r in prange(n_runs):
+        xp = np.zeros(C * Hp * Wp + FW - 1, dtype=out.dtype)
+        col = np.ones((0 if taps else K + 1, P), dtype=out.dtype)  # last row: ones, for b
+        wide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=out.dtype)
+        y = np.empty((FN, P if pool else 0), dtype=out.dtype)
+        b0, b1 = _blocks(r, n_runs, N)
+        for n in range(b0 * BLOCK, min(N, b1 * BLOCK)):
+            yn = y if pool else out[n].reshape(FN, P)
+            if Wk is not None:
+                forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, yn)
+            else:
+                _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
+                gemm(Wb, col, yn, False, 0)
+            if relu:
+                _relu(yn, mask[n])
+            if pool:
+                y3 = yn.reshape(FN, out_h, out_w)
+                for f in range(FN):
+                    _maxpool_plane_2x2s2(y3[f], out[n, f], idx[n, f])
 
 
 @kernel
 def _backward(x, dout, W2T, Wt, FH, FW, stride, pad, n_runs, mask, idx, dx, grad):
     # grad[i] = [dW | db] of block i, its samples added in order; dx[n] unless dx is empty.
-    # dout is the gradient of the convolution's output, or with a mask of the ReLU's, or
-    # with idx of the pooling's; Wt: the per-tap weights or None. One run per thread
-    for r in prange(n_runs):
-        b0, b1 = _blocks(r, n_runs, x.shape[0])
-        _backward_run(x, dout, W2T, Wt, FH, FW, stride, pad, b0, b1, mask, idx, dx, grad)
-
-
-@helper
-def _backward_run(x, dout, W2T, Wt, FH, FW, stride, pad, b0, b1, mask, idx, dx, grad):
-    # blocks b0..b1 of _backward, with this thread's buffers
+    # dout: the gradient of the convolution's output, or with a mask of the ReLU's, or with
+    # idx of the pooling's; Wt: the per-tap weights or None
     N, C, H, W = x.shape
     K, FN = W2T.shape
     out_h, out_w = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
-    P = out_h * out_w
+    P, Hp, Wp = out_h * out_w, H + 2 * pad, W + 2 * pad
+    S = C * Hp * Wp
     relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wt is not None
     need_dx = dx.shape[0] > 0
-    Hp, Wp = H + 2 * pad, W + 2 * pad
-    S = C * Hp * Wp
-    xp = np.zeros(S + FW - 1, dtype=grad.dtype)
-    dxp = np.zeros(S + FW - 1 if pad > 0 or taps else 0, dtype=grad.dtype)
-    col = np.ones((0 if taps else K + 1, P), dtype=grad.dtype)  # last row: ones, for db
-    dcol = np.empty((K if need_dx and not taps else 0, P), dtype=grad.dtype)
-    dwide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=grad.dtype)
-    g = np.empty((FH * FW if taps else 0, FN, C), dtype=grad.dtype)
-    db = np.empty(FN, dtype=grad.dtype)
-    dy = np.empty((FN, P if relu else 0), dtype=grad.dtype)
-    for i in range(b0, b1):
-        _zero(grad[i])
-        _zero(g)
-        _zero(db)
-        for n in range(i * BLOCK, min(N, (i + 1) * BLOCK)):
-            if relu:
-                _grad_before_relu(dout[n], mask[n], idx, n, pool, dy)
-                d = dy
-            else:
-                d = dout[n].reshape(FN, P)
-            if Wt is not None:
-                backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx)
-                continue
-            _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
-            gemm(d, col, grad[i], True, 1)
-            if need_dx:
-                gemm(W2T, d, dcol, False, 0)
-                if pad == 0:
+    for r in prange(n_runs):
+        xp = np.zeros(S + FW - 1, dtype=grad.dtype)
+        dxp = np.zeros(S + FW - 1 if pad > 0 or taps else 0, dtype=grad.dtype)
+        col = np.ones((0 if taps else K + 1, P), dtype=grad.dtype)  # last row: ones, for db
+        dcol = np.empty((K if need_dx and not taps else 0, P), dtype=grad.dtype)
+        dwide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=grad.dtype)
+        g = np.empty((FH * FW if taps else 0, FN, C), dtype=grad.dtype)
+        db = np.empty(FN, dtype=grad.dtype)
+        dy = np.empty((FN, P if relu else 0), dtype=grad.dtype)
+        b0, b1 = _blocks(r, n_runs, N)
+        for i in range(b0, b1):
+            _zero(grad[i])
+            _zero(g)
+            _zero(db)
+            for n in range(i * BLOCK, min(N, (i + 1) * BLOCK)):
+                if relu:
+                    _grad_before_relu(dout[n], mask[n], idx, n, pool, dy)
+                    d = dy
+                else:
+                    d = dout[n].reshape(FN, P)
+                if Wt is not None:
+                    backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx)
+                    continue
+                _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
+                gemm(d, col, grad[i], True, 1)
+                if need_dx and pad == 0:
+                    gemm(W2T, d, dcol, False, 0)
                     _fold(dcol, FH, FW, stride, out_h, out_w, dx[n])
-                else:  # onto the padded planes, then their interior into dx[n]
+                elif need_dx:  # onto the padded planes, then their interior into dx[n]
+                    gemm(W2T, d, dcol, False, 0)
                     _fold(dcol, FH, FW, stride, out_h, out_w, dxp[:S].reshape(C, Hp, Wp))
                     pad_copy(dx[n], dxp, pad, False)
-        if Wt is not None:
-            taps_to_grad(g, db, grad[i])
+            if Wt is not None:
+                taps_to_grad(g, db, grad[i])
 
 
 @helper
@@ -355,35 +331,25 @@ def conv_backward(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
     return _run_backward("conv_backward", dout, None, None, x, W, stride, pad, dtype, need_dx)
 
 
-def conv_relu_forward(x, W, b, stride=1, pad=0, dtype=None):
-    """Convolution then the book's ReLU in one pass: ``(out, mask)``, mask = ``conv <= 0``."""
-    out, _, mask = _run_forward("conv_relu_forward", x, W, b, stride, pad, dtype, True, False)
-    return out, mask
-
-
-def conv_relu_backward(dout, mask, x, W, stride=1, pad=0, dtype=None, need_dx=True):
-    """``(dx, dW, db)`` through the ReLU (its ``mask``) and the convolution; ``dout`` is not
-    written."""
-    return _run_backward("conv_relu_backward", dout, None, mask, x, W, stride, pad, dtype,
-                         need_dx)
-
-
-def conv_relu_pool_forward(x, W, b, stride=1, pad=0, dtype=None):
-    """Convolution, ReLU and 2x2 stride-2 max pooling in one pass.
+def conv_relu_forward(x, W, b, stride=1, pad=0, dtype=None, pool=False):
+    """Convolution, the book's ReLU and, with ``pool``, a 2x2 stride-2 max pooling in one pass.
 
     Returns
     -------
-    out : (N, FN, out_h // 2, out_w // 2), the pooled output in ``dtype``
-    idx : int8, same shape: window position (0..3) of each maximum, the first one wins
+    out : the ReLU's output (N, FN, out_h, out_w) in ``dtype``, or the pooled one
+        (N, FN, out_h // 2, out_w // 2)
     mask : bool (N, FN, out_h, out_w), the ReLU's ``conv <= 0``
+    idx : int8, the pooled shape: window position (0..3) of each maximum, the first one
+        wins; None without ``pool``
     """
-    return _run_forward("conv_relu_pool_forward", x, W, b, stride, pad, dtype, True, True)
+    out, idx, mask = _run_forward("conv_relu_forward", x, W, b, stride, pad, dtype, True, pool)
+    return out, mask, idx
 
 
-def conv_relu_pool_backward(dout, idx, mask, x, W, stride=1, pad=0, dtype=None, need_dx=True):
-    """``(dx, dW, db)`` through the pooling (``idx``), the ReLU (``mask``) and the
-    convolution of :func:`conv_relu_pool_forward`, from the pooled output's ``dout``."""
-    return _run_backward("conv_relu_pool_backward", dout, idx, mask, x, W, stride, pad, dtype,
+def conv_relu_backward(dout, mask, x, W, stride=1, pad=0, dtype=None, need_dx=True, idx=None):
+    """``(dx, dW, db)`` through the pooling (``idx`` given: the forward's), the ReLU (its
+    ``mask``) and the convolution of :func:`conv_relu_forward`; ``dout`` is not written."""
+    return _run_backward("conv_relu_backward", dout, idx, mask, x, W, stride, pad, dtype,
                          need_dx)
 
 
@@ -407,9 +373,9 @@ def _direct_forward(x, W, b, stride, pad, out):
 
 
 @kernel
-def _direct_backward(dout, x, W, stride, pad, dx, dW, db):
-    # three race-free loops: each dW[f, c] and db[f] sums over n, oh, ow in a fixed order,
-    # each plane dx[n, c] over f, fh, fw, oh, ow
+def _direct_backward(dout, x, W, stride, pad, dx, dW):
+    # two race-free loops: each dW[f, c] sums over n, oh, ow in a fixed order, each plane
+    # dx[n, c] over f, fh, fw, oh, ow
     N, C, H, Wd = x.shape
     FN, _, FH, FW = W.shape
     out_h, out_w = dout.shape[2], dout.shape[3]
@@ -425,13 +391,6 @@ def _direct_backward(dout, x, W, stride, pad, dx, dW, db):
                             if 0 <= ih < H and 0 <= iw < Wd:
                                 s += dout[n, f, oh, ow] * x[n, c, ih, iw]
                 dW[f, c, fh, fw] = s
-    for f in prange(FN):
-        s = 0.0
-        for n in range(N):
-            for oh in range(out_h):
-                for ow in range(out_w):
-                    s += dout[n, f, oh, ow]
-        db[f] = s
     for q in prange(dx.shape[0] * C):
         n, c = q // C, q % C
         _zero(dx[n, c])
@@ -445,6 +404,10 @@ def _direct_backward(dout, x, W, stride, pad, dx, dW, db):
                                 dx[n, c, ih, iw] += W[f, c, fh, fw] * dout[n, f, oh, ow]
 
 
+def _as(dt, *arrays):
+    return [chk.contiguous(a.astype(dt, copy=False)) for a in arrays]
+
+
 def conv_forward_direct(x, W, b, stride=1, pad=0, dtype=None):
     """:func:`conv_forward` as plain loops over every output cell, without BLAS or a col
     matrix (the textbook formula; slower, a benchmark contender)."""
@@ -452,21 +415,17 @@ def conv_forward_direct(x, W, b, stride=1, pad=0, dtype=None):
     b = _check_bias("conv_forward_direct", b, W.shape[0])
     dt = _result_dtype(x, W, dtype)
     out = np.empty(oshape, dtype=dt)
-    _direct_forward(chk.contiguous(x.astype(dt, copy=False)),
-                    chk.contiguous(W.astype(dt, copy=False)), b.astype(dt), stride, pad, out)
+    _direct_forward(*_as(dt, x, W, b), stride, pad, out)
     return out
 
 
 def conv_backward_direct(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
     """:func:`conv_backward` as plain loops: ``(dx, dW, db)``, dx None unless ``need_dx``."""
     x, W, stride, pad, oshape = _check("conv_backward_direct", x, W, stride, pad)
-    dout = chk.as_array("conv_backward_direct", "dout", dout)
-    chk.check_shape("conv_backward_direct", "dout", dout, oshape)
+    chk.check_shape("conv_backward_direct", "dout", chk.as_array("", "dout", dout), oshape)
     dt = _result_dtype(x, W, dtype)
     dx = np.empty(x.shape if need_dx else (0,) + x.shape[1:], dtype=dt)
     dW = np.empty(W.shape, dtype=dt)
-    db = np.empty(W.shape[0], dtype=dt)
-    _direct_backward(chk.contiguous(dout.astype(dt, copy=False)),
-                     chk.contiguous(x.astype(dt, copy=False)),
-                     chk.contiguous(W.astype(dt, copy=False)), stride, pad, dx, dW, db)
-    return (dx if need_dx else None), dW, db
+    dout, x, W = _as(dt, dout, x, W)
+    _direct_backward(dout, x, W, stride, pad, dx, dW)
+    return (dx if need_dx else None), dW, dout.sum(axis=(0, 2, 3))

@@ -13,9 +13,8 @@ FH * FW GEMMs with beta = 1 (``_blas.gemm_at``, xp's row stride S) and no col ma
 and read; dout_wide's extra columns are zero, so they add nothing. It pays where the channels
 are many and the extra columns few (:func:`use_taps`; ``python -m bench.conv_paths``).
 
-The buffers a thread passes: ``xp`` and ``dxp`` hold C * S + FW - 1 items (the last tap's
-wide read runs FW - 1 past the planes), ``wide`` FN * L. Their borders must be zero: callers
-zero them once per run, the functions here rewrite only the interior.
+Buffers: ``xp`` and ``dxp`` hold C * S + FW - 1 items (the last tap's wide read runs FW - 1
+past the planes), ``wide`` FN * L; callers zero them once, these functions keep the borders.
 """
 import numpy as np
 
@@ -36,10 +35,7 @@ def use_taps(x_shape, W_shape, stride, pad, backward=False, dtype=np.float64):
     if 8 * extra <= Wp:
         return True
     single = np.dtype(dtype).itemsize == 4
-    if backward:
-        wide_enough = single and C >= 64
-    else:
-        wide_enough = C >= (32 if single else 64)
+    wide_enough = (single and C >= 64) if backward else C >= (32 if single else 64)
     return 4 * extra <= Wp and wide_enough
 
 
@@ -49,14 +45,6 @@ def tap_weights(W, dt, transposed=False):
     order = (2, 3, 1, 0) if transposed else (2, 3, 0, 1)
     shape = (FH * FW, C, FN) if transposed else (FH * FW, FN, C)
     return np.ascontiguousarray(W.transpose(order).reshape(shape), dtype=dt)
-
-
-def buffer_sizes(x_shape, W_shape, pad):
-    """Items of ``xp`` (and ``dxp``) and of ``wide`` for one sample."""
-    _, C, H, W = x_shape
-    FN, _, FH, FW = W_shape
-    Hp, Wp = H + 2 * pad, W + 2 * pad
-    return C * Hp * Wp + FW - 1, FN * (Hp - FH + 1) * Wp
 
 
 @inline
