@@ -12,17 +12,13 @@ does the arithmetic::
 The bias rides in the GEMMs: col gets a last row of ones, W2 a last column b, so the forward
 GEMM adds b and the dW GEMM also gives db.
 
-Threads: the samples go in blocks of :data:`BLOCK`, contiguous runs of blocks over the
-threads (``prange``). Each block sums its own [dW | db]; the blocks' sums are added in block
-order at the end, so the result is the same on any number of threads.
-
-The kernels can also run the book's ReLU, and after it a 2x2 stride-2 max pooling, on each
-sample's output while it is in cache (:func:`conv_relu_forward` and its backward; the layers
-use them through :mod:`fastconv.fusion`). Stride-1 layers with
-many channels skip the unfold: one GEMM per filter tap (:mod:`.conv_taps`).
-
-:func:`conv_forward_direct` and :func:`conv_backward_direct` are the same convolution as
-plain loops, without BLAS: the benchmarks' "direct convolution".
+Threads: the samples go in blocks of :data:`BLOCK`, runs of blocks over the threads
+(``prange``); each block sums its own [dW | db], added in block order at the end, so the
+result is the same on any number of threads. The kernels can also run the book's ReLU and a
+2x2 stride-2 max pooling on each sample's output while it is in cache (:func:`conv_relu_forward`,
+used by :mod:`fastconv.fusion`). Stride-1 layers with many channels skip the unfold: one GEMM
+per filter tap (:mod:`.conv_taps`). :func:`conv_forward_direct` / :func:`conv_backward_direct`
+are the same convolution as plain loops, without BLAS: the benchmarks' "direct convolution".
 """
 import numpy as np
 from numba import prange
@@ -103,8 +99,9 @@ def _relu(y, mask_n):
     # the book's ReLU on one sample's output, in place: mask = y <= 0, y[mask] = 0
     yf, mf = y.reshape(y.size), mask_n.reshape(y.size)
     for p in range(yf.shape[0]):
-        mf[p] = yf[p] <= 0
-        if mf[p]:
+        m = yf[p] <= 0
+        mf[p] = m
+        if m:
             yf[p] = 0
 
 
@@ -112,14 +109,18 @@ def _relu(y, mask_n):
 def _grad_before_relu(g, mask_n, idx, n, pool, dy):
     # dy (FN, P): the gradient before the ReLU, from g, the gradient of the ReLU's output or,
     # with pool, of the pooled output (the pooling's backward first)
+    d, m = dy.reshape(dy.size), mask_n.reshape(dy.size)
     if pool:
         dy3 = dy.reshape(mask_n.shape)
         for f in range(dy.shape[0]):
             _maxpool_plane_backward_2x2s2(g[f], idx[n, f], dy3[f])
-    d, m = dy.reshape(dy.size), mask_n.reshape(dy.size)
-    gd = d if pool else g.reshape(dy.size)
-    for p in range(d.shape[0]):
-        d[p] = 0 if m[p] else gd[p]
+        for p in range(d.shape[0]):
+            if m[p]:
+                d[p] = 0
+    else:
+        gd = g.reshape(dy.size)
+        for p in range(d.shape[0]):
+            d[p] = 0 if m[p] else gd[p]
 
 
 @inline
@@ -249,8 +250,7 @@ def _result_dtype(x, W, dtype):
 
 
 def _pooled(shape):
-    N, FN, out_h, out_w = shape
-    return N, FN, out_h // 2, out_w // 2
+    return shape[:2] + (shape[2] // 2, shape[3] // 2)
 
 
 def _n_runs(N):
