@@ -119,3 +119,22 @@ def test_missing_script_as_python_says(book_copy):
     assert served.returncode == plain.returncode == 2
     assert "nope.py" in served.stderr and "No such file or directory" in served.stderr
     assert "Traceback" not in served.stderr
+
+
+# ------------------------------------------------------------------------------- start-up ----
+HEAVY = ("matplotlib", "tqdm", "h5py", "PIL", "IPython")
+
+
+def test_imports_stay_light(book_copy):
+    ch07 = book_copy / "ch07"
+    (ch07 / "modules.py").write_text(
+        "import sys, os\nsys.path.append(os.pardir)\nfrom common.layers import *\n"
+        "from common.trainer import Trainer\nimport dataset.mnist\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
+    proc = run([sys.executable, "-m", "fastconv", "run", "modules.py"], cwd=ch07)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    proc = run([sys.executable, "-c", "import sys, fastconv.layers, fastconv.models\n"
+                f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"], cwd=ch07)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
