@@ -15,9 +15,9 @@ The book's scripts do ``sys.path.append(os.pardir)`` and then ``from common.laye
 * the book's own network files (``ch07/simple_convnet.py``, ``ch08/deep_convnet.py``,
   ``ch05/two_layer_net.py``, ``common/multi_layer_net.py``, ``common/multi_layer_net_extend.py``)
   run as usual, but their class is replaced by fastconv's book-faithful one
-  (:mod:`fastconv.models.book`, :mod:`fastconv.models`), which runs fused passes; only when
-  the file's code, comments and docstrings left out, is one of the book's editions
-  (:data:`BOOK_NETWORKS`), so a modified copy runs as written;
+  (:mod:`fastconv.models.book`, :mod:`fastconv.models`), which runs fused passes. Only a
+  file whose code (comments and docstrings left out) is one of the book's editions is
+  served so (:data:`BOOK_NETWORKS`); a modified copy runs as written;
 * optionally ``dataset.mnist`` serves fastconv's MNIST loader, but only when the ``dataset``
   package being imported is the book's (a folder with a ``mnist.py``): the book's loader
   downloads from a dead mirror into its own folder and unpickles without checks, fastconv's
