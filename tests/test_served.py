@@ -145,3 +145,15 @@ def test_the_books_own_files_are_known():
                       ("common/multi_layer_net_extend.py", "MultiLayerNetExtend")]:
         with open(os.path.join(root, name), "rb") as f:
             assert dropin.BOOK_NETWORKS[dropin.code_fingerprint(f.read())][0] == cls
+
+
+def test_bench_served_runs(capsys):
+    from bench import served
+    args = ["--rounds", "1", "--networks", "SimpleConvNet"]
+    if os.environ.get("FASTCONV_BOOK"):
+        args += ["--book", os.environ["FASTCONV_BOOK"]]
+    served.main(args)
+    out = capsys.readouterr().out
+    assert "fastconv.models.book.SimpleConvNet" in out and "ms" in out
+    if os.environ.get("FASTCONV_BOOK"):
+        assert "simple_convnet.SimpleConvNet" in out  # the book file's own class, unserved
