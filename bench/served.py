@@ -7,7 +7,9 @@ Contenders, per network (SimpleConvNet, DeepConvNet), rounds interleaved:
 * ``served``: what ``python -m fastconv run train_convnet.py`` gets (fastconv.models.book; with
   ``--book``, imported through the drop-in from the book's own file);
 * ``book file``: with ``--book`` only, the book's class itself on fastconv's layers (what the
-  drop-in ran before it served the classes).
+  drop-in ran before it served the classes);
+* ``fastconv.models A/A``: the first contender again, a second instance: its ratio shows how
+  far the machine's noise alone moves a ratio in this run.
 
 Each step is the Trainer's: gradient, Adam update, loss, on a batch of 100 random images.
 """
@@ -72,14 +74,17 @@ def main(argv=None):
         if args.book:
             contenders["served"] = book_class(args.book, chapter, module, served=True)
             contenders["book file"] = book_class(args.book, chapter, module, served=False)
+        contenders["fastconv.models A/A"] = mine
         steps = [trainer_step(cls) for cls in contenders.values()]
         times = interleaved_timings(steps, args.rounds, warmup=2)
-        base = np.median(times[0])
-        print(f"{name}: median ms per Trainer step over {args.rounds} interleaved rounds")
+        print(f"{name}: ms per Trainer step over {args.rounds} interleaved rounds; speed "
+              "relative to fastconv.models (>1 is faster)")
+        print(f"  {'contender':20s} {'class':45s} {'median':>8s} {'min':>8s} {'median':>7s} "
+              f"{'min':>7s}")
         for label, cls, t in zip(contenders, contenders.values(), times):
-            print(f"  {label:16s} {cls.__module__ + '.' + cls.__name__:40s} "
-                  f"{1e3 * np.median(t):8.2f} ms  speed vs fastconv.models "
-                  f"{base / np.median(t):.3f}x")
+            print(f"  {label:20s} {cls.__module__ + '.' + cls.__name__:45s} "
+                  f"{1e3 * np.median(t):8.2f} {1e3 * np.min(t):8.2f} "
+                  f"{np.median(times[0]) / np.median(t):6.3f}x {np.min(times[0]) / np.min(t):6.3f}x")
 
 
 if __name__ == "__main__":
