@@ -84,7 +84,8 @@ def main(argv=None):
         for label, cls, t in zip(contenders, contenders.values(), times):
             print(f"  {label:20s} {cls.__module__ + '.' + cls.__name__:45s} "
                   f"{1e3 * np.median(t):8.2f} {1e3 * np.min(t):8.2f} "
-                  f"{np.median(times[0]) / np.median(t):6.3f}x {np.min(times[0]) / np.min(t):6.3f}x")
+                  f"{np.median(times[0]) / np.median(t):6.3f}x "
+                  f"{np.min(times[0]) / np.min(t):6.3f}x")
 
 
 if __name__ == "__main__":

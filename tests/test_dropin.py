@@ -163,7 +163,8 @@ def test_install_from_python(book_copy):
             "import sys, os; sys.path.append(os.pardir)\n"
             "from common.layers import *\n"
             "import common.util, common.trainer\n"
-            "print(Convolution.__module__, common.util.im2col.__module__, common.trainer.Trainer)\n")
+            "print(Convolution.__module__, common.util.im2col.__module__,\n"
+            "      common.trainer.Trainer)\n")
     proc = run([sys.executable, "-c", code], cwd=book_copy / "ch07")
     assert proc.returncode == 0, proc.stderr
     assert ("fastconv.layers fastconv.kernels.im2col <class 'fastconv.trainer.Trainer'>"

@@ -68,7 +68,8 @@ def test_optimizer_compare_style_script(book_copy):
         "import sys, os\nsys.path.append(os.pardir)\n"
         "from common.optimizer import *\nfrom common.util import smooth_curve\n"
         "optimizers = {'SGD': SGD(), 'Adam': Adam()}\n"
-        "x = np.arange(3.0)\nprint('np from star:', np.sum(x), type(optimizers['Adam']).__name__)\n")
+        "x = np.arange(3.0)\n"
+        "print('np from star:', np.sum(x), type(optimizers['Adam']).__name__)\n")
     proc = run([sys.executable, "-m", "fastconv", "run", "star_names.py"],
                cwd=book_copy / "ch07")
     assert proc.returncode == 0, proc.stderr

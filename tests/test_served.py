@@ -49,7 +49,8 @@ def twin_class(folder):
 def test_fingerprint_ignores_comments_and_docstrings_only():
     code = "import numpy as np\n\nclass A:\n    def f(self, x):\n        return x + 1\n"
     translated = ('# coding: utf-8\n"""Module docs."""\nimport numpy as np  # 数値計算\n\n\n'
-                  'class A:\n    """단순한 클래스"""\n    def f(self, x):\n        # comment\n'
+                  'class A:\n    """단순한 클래스"""\n    def f(self, x):\n'
+                  '        # comment\n'
                   '        return x + 1\n')
     assert dropin.code_fingerprint(code) == dropin.code_fingerprint(translated)
     assert dropin.code_fingerprint(code) != dropin.code_fingerprint(code.replace("+ 1", "+ 2"))
@@ -58,7 +59,8 @@ def test_fingerprint_ignores_comments_and_docstrings_only():
 def test_book_file_is_served_and_a_modified_copy_is_not(folder, monkeypatch):
     path = folder / "ch07" / "simple_convnet.py"
     fingerprint = dropin.code_fingerprint(path.read_bytes())
-    monkeypatch.setitem(dropin.BOOK_NETWORKS, fingerprint, ("SimpleConvNet", "fastconv.models.book"))
+    monkeypatch.setitem(dropin.BOOK_NETWORKS, fingerprint,
+                        ("SimpleConvNet", "fastconv.models.book"))
     sys.path[:0] = [str(folder / "ch07"), str(folder)]
     dropin.install()
     module = importlib.import_module("simple_convnet")

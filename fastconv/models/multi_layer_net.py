@@ -211,7 +211,8 @@ class MultiLayerNetExtend(MultiLayerNet):
         grads = {}
         for idx in range(1, self.hidden_layer_num + 2):
             affine = self.layers['Affine' + str(idx)]
-            grads['W' + str(idx)] = affine.dW + self.weight_decay_lambda * self.params['W' + str(idx)]
+            W = self.params['W' + str(idx)]  # the book's: params, where MultiLayerNet's has layer.W
+            grads['W' + str(idx)] = affine.dW + self.weight_decay_lambda * W
             grads['b' + str(idx)] = affine.db
             if self.use_batchnorm and idx != self.hidden_layer_num + 1:
                 grads['gamma' + str(idx)] = self.layers['BatchNorm' + str(idx)].dgamma

@@ -1,7 +1,7 @@
 # coding: utf-8
 # A book-style two-layer network (ch04): plain functions, sigmoid, numerical or analytic grads.
 import sys, os
-sys.path.append(os.pardir)  # 親ディレクトリのファイルをインポートするための設定
+sys.path.append(os.pardir)  # 親ディレクトリのファイルをインポートする設定
 from common.functions import *
 from common.gradient import numerical_gradient
 

@@ -49,7 +49,8 @@ class MultiLayerNetExtend:
     def loss(self, x, t, train_flg=False):
         weight_decay = 0
         for idx in range(1, self.hidden_layer_num + 2):
-            weight_decay += 0.5 * self.weight_decay_lambda * np.sum(self.params['W' + str(idx)] ** 2)
+            W = self.params['W' + str(idx)]
+            weight_decay += 0.5 * self.weight_decay_lambda * np.sum(W ** 2)
         return self.last_layer.forward(self.predict(x, train_flg), t) + weight_decay
 
     def accuracy(self, x, t):
