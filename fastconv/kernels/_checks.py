@@ -24,14 +24,22 @@ def as_int(func, name, value, minimum):
     return ivalue
 
 
+def kernel_dtype(dtype):
+    """The dtype a kernel gets for data of ``dtype``: Numba has no float16, and float32 holds
+    every float16 value exactly, so results equal the book's NumPy promotion of float16."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
 def as_array(func, name, value, ndim=None):
-    """``value`` as a numeric ndarray (no copy when it already is one), with ``ndim`` checked."""
+    """``value`` as a numeric ndarray a kernel accepts (no copy when it already is one; float16
+    becomes float32), with ``ndim`` checked."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{func}: {name} must be a real numeric array, got dtype {arr.dtype}")
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{func}: {name} must be {ndim}-D, got shape {arr.shape}")
-    return arr
+    return arr.astype(kernel_dtype(arr.dtype), copy=False)
 
 
 def window_args(func, filter_h, filter_w, stride, pad, names=("filter_h", "filter_w")):
@@ -56,5 +64,7 @@ def check_shape(func, name, arr, expected):
 
 
 def contiguous(arr):
-    """C-contiguous view or copy: Numba compiles one fast C-layout version per dtype."""
-    return np.ascontiguousarray(arr)
+    """C-contiguous view or copy in a dtype Numba compiles (float16 as float32): Numba compiles
+    one fast C-layout version per dtype."""
+    arr = np.asarray(arr)
+    return np.ascontiguousarray(arr, dtype=kernel_dtype(arr.dtype))

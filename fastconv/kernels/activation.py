@@ -32,11 +32,12 @@ def relu_forward(x):
     ``out`` has x's dtype and shape; NaN is not <= 0, so it passes through as in the book.
     """
     x = np.asarray(x)
-    out = np.empty(x.shape, dtype=x.dtype)
+    work = chk.contiguous(x)  # float16 runs as float32: the same values, then cast back exactly
+    out = np.empty(x.shape, dtype=work.dtype)
     mask = np.empty(x.shape, dtype=np.bool_)
     relu = _relu_forward.sized(x.size)
-    relu(chk.contiguous(x).reshape(-1), out.reshape(-1), mask.reshape(-1))
-    return out, mask
+    relu(work.reshape(-1), out.reshape(-1), mask.reshape(-1))
+    return out.astype(x.dtype, copy=False), mask
 
 
 def relu_backward(dout, mask):
@@ -45,8 +46,9 @@ def relu_backward(dout, mask):
         raise TypeError(f"relu_backward: dout must be an ndarray, got {type(dout).__name__}")
     mask = np.asarray(mask)
     chk.check_shape("relu_backward", "dout", dout, mask.shape)
-    if dout.flags.c_contiguous and mask.flags.c_contiguous:
+    in_place = chk.kernel_dtype(dout.dtype) == dout.dtype  # float16: the kernel would get a copy
+    if in_place and dout.flags.c_contiguous and mask.flags.c_contiguous:
         _relu_backward.sized(dout.size)(dout.reshape(-1), mask.reshape(-1))
     else:
-        dout[mask] = 0  # a strided view: NumPy writes through it correctly
+        dout[mask] = 0  # a strided view or float16: NumPy writes through it correctly
     return dout

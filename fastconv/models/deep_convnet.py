@@ -50,23 +50,7 @@ class DeepConvNet(ParamsIOMixin):
                  hidden_size=50, output_size=10, *, dtype=np.float64):
         conv_params = [conv_param_1, conv_param_2, conv_param_3,
                        conv_param_4, conv_param_5, conv_param_6]
-
-        # fan-ins and the flattened size before the first affine layer
-        pre_node_nums = []
-        channels, height, width = input_dim
-        for idx, conv_param in enumerate(conv_params):
-            size, pad, stride = conv_param['filter_size'], conv_param['pad'], conv_param['stride']
-            pre_node_nums.append(channels * size * size)
-            channels = conv_param['filter_num']
-            height = (height + 2 * pad - size) // stride + 1
-            width = (width + 2 * pad - size) // stride + 1
-            if idx % 2 == 1:  # a 2x2 pooling follows every second convolution
-                height, width = (height - 2) // 2 + 1, (width - 2) // 2 + 1
-            if height < 1 or width < 1:
-                raise ValueError(f"DeepConvNet: input {input_dim} is too small: nothing is "
-                                 f"left after convolution {idx + 1}")
-        flat_size = channels * height * width
-        pre_node_nums += [flat_size, hidden_size]
+        pre_node_nums, flat_size = self._fan_ins(input_dim, conv_params, hidden_size)
         weight_init_scales = np.sqrt(2.0 / np.array(pre_node_nums))  # recommended for ReLU
 
         self.params = {}
@@ -99,6 +83,27 @@ class DeepConvNet(ParamsIOMixin):
         self.layers.append(Dropout(0.5))
 
         self.last_layer = SoftmaxWithLoss()
+
+    @staticmethod
+    def _fan_ins(input_dim, conv_params, hidden_size):
+        """(fan-ins of the eight weight layers, inputs of the first affine layer), computed
+        from the arguments (the book hard-codes both for its default arguments)."""
+        pre_node_nums = []
+        channels, height, width = input_dim
+        for idx, conv_param in enumerate(conv_params):
+            size, pad, stride = conv_param['filter_size'], conv_param['pad'], conv_param['stride']
+            pre_node_nums.append(channels * size * size)
+            channels = conv_param['filter_num']
+            height = (height + 2 * pad - size) // stride + 1
+            width = (width + 2 * pad - size) // stride + 1
+            if idx % 2 == 1:  # a 2x2 pooling follows every second convolution
+                height, width = (height - 2) // 2 + 1, (width - 2) // 2 + 1
+            if height < 1 or width < 1:
+                raise ValueError(f"DeepConvNet: input {input_dim} is too small: nothing is "
+                                 f"left after convolution {idx + 1}")
+        flat_size = channels * height * width
+        pre_node_nums += [flat_size, hidden_size]
+        return pre_node_nums, flat_size
 
     def _param_layers(self):
         return [self.layers[i] for i in _PARAM_LAYER_IDX]

@@ -71,9 +71,7 @@ class SimpleConvNet(ParamsIOMixin):
         filter_stride = conv_param['stride']
         input_size = input_dim[1]
         conv_output_size = (input_size - filter_size + 2 * filter_pad) // filter_stride + 1
-        # the book computes this with true division, which is wrong for odd conv outputs;
-        # floor division matches what the 2x2 pooling returns
-        pool_output_size = filter_num * (conv_output_size // 2) * (conv_output_size // 2)
+        pool_output_size = self._pool_output_size(input_dim, conv_param)
         if conv_output_size < 2:
             raise ValueError(f"SimpleConvNet: input {input_dim} is too small for the "
                              f"convolution {conv_param} and a 2x2 pooling")
@@ -99,6 +97,15 @@ class SimpleConvNet(ParamsIOMixin):
         self.layers['Relu2'] = Relu()
         self.layers['Affine2'] = Affine(self.params['W3'], self.params['b3'])
         self.last_layer = SoftmaxWithLoss()
+
+    @staticmethod
+    def _pool_output_size(input_dim, conv_param):
+        """Inputs of Affine1: the pooled convolution's size. The book computes it with true
+        division, which is wrong for odd convolution outputs; floor division matches what
+        the 2x2 pooling returns."""
+        conv_output_size = (input_dim[1] - conv_param['filter_size'] + 2 * conv_param['pad']) \
+            // conv_param['stride'] + 1
+        return conv_param['filter_num'] * (conv_output_size // 2) * (conv_output_size // 2)
 
     def _param_layers(self):
         return [self.layers['Conv1'], self.layers['Affine1'], self.layers['Affine2']]
