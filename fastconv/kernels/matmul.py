@@ -39,6 +39,7 @@ def matmul(a, b, trans_a=False, trans_b=False):
     float32 and float64 (after NumPy's promotion of the two) run here; other dtypes (float16
     parameters, say) go to ``np.dot``, so the result is always NumPy's.
     """
+    dt = np.result_type(np.asarray(a), np.asarray(b))  # before as_array widens float16
     a = chk.as_array("matmul", "a", a, ndim=2)
     b = chk.as_array("matmul", "b", b, ndim=2)
     opa = a.T if trans_a else a
@@ -46,9 +47,9 @@ def matmul(a, b, trans_a=False, trans_b=False):
     if opa.shape[1] != opb.shape[0]:
         raise ValueError(f"matmul: op(a) has shape {opa.shape} and op(b) {opb.shape}; their "
                          "inner sizes differ")
-    dt = np.result_type(a, b)
     if dt not in (np.float32, np.float64):
-        return np.dot(opa, opb)
+        return np.dot(np.asarray(a, dt).T if trans_a else np.asarray(a, dt),
+                      np.asarray(b, dt).T if trans_b else np.asarray(b, dt))
     M = opa.shape[0]
     out = np.empty((M, opb.shape[1]), dtype=dt)
     n_blocks = max(1, min(BLOCKS, M // MIN_ROWS))
