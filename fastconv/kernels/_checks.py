@@ -68,3 +68,35 @@ def contiguous(arr):
     one fast C-layout version per dtype."""
     arr = np.asarray(arr)
     return np.ascontiguousarray(arr, dtype=kernel_dtype(arr.dtype))
+
+
+def conv_args(func, x, W, stride, pad):
+    """Checked convolution arguments: ``(x, W, stride, pad, (N, FN, out_h, out_w))``."""
+    x = as_array(func, "x", x, ndim=4)
+    W = as_array(func, "W", W, ndim=4)
+    stride = as_int(func, "stride", stride, 1)
+    pad = as_int(func, "pad", pad, 0)
+    N, C, H, Wd = x.shape
+    FN, FC, FH, FW = W.shape
+    if FC != C:
+        raise ValueError(f"{func}: x has {C} channels (shape {x.shape}) but W expects {FC} "
+                         f"(shape {W.shape})")
+    out_h, out_w = out_size(func, H, Wd, FH, FW, stride, pad, names=("FH", "FW"))
+    return x, W, stride, pad, (N, FN, out_h, out_w)
+
+
+def bias(func, b, FN):
+    """``b`` as (FN,): one bias per filter."""
+    b = as_array(func, "b", b)
+    if b.size != FN or b.ndim > 1 and b.shape[-1] != FN:
+        raise ValueError(f"{func}: b must hold one bias per filter ({FN},), got shape {b.shape}")
+    return b.reshape(FN)
+
+
+def float_dtype(x, W, dtype):
+    """The kernels' float32 or float64: ``dtype`` if given, else the arrays' (float16 and
+    integers compute in float32 or wider, as NumPy promotes them against float32)."""
+    dt = np.dtype(dtype) if dtype is not None else np.result_type(x.dtype, W.dtype, np.float32)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"the convolution computes in float32 or float64, not {dt}")
+    return dt

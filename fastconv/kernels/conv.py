@@ -27,6 +27,7 @@ from .. import config
 from ..config import helper, inline, kernel
 from . import _checks as chk
 from ._blas import gemm, one_blas_thread
+from ._index import fill
 from .conv_taps import (backward_sample, forward_sample, pad_copy, tap_weights, taps_to_grad,
                         use_taps)
 from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
@@ -65,12 +66,10 @@ def _unfold(src, FH, FW, stride, out_h, out_w, col):
                             d[i] = row[fw + i * stride]
 
 
-@helper
+@inline
 def _zero(a):
-    # a flat loop: slice assignments of several dimensions are slow to compile
-    flat = a.reshape(a.size)
-    for i in range(flat.shape[0]):
-        flat[i] = 0
+    # through a flat view: slice assignments of several dimensions are slow to compile
+    fill(a.reshape(a.size), 0)
 
 
 @helper
@@ -219,36 +218,6 @@ def _all_finite(flat):
     return not bad
 
 
-def _check(func, x, W, stride, pad):
-    x = chk.as_array(func, "x", x, ndim=4)
-    W = chk.as_array(func, "W", W, ndim=4)
-    stride = chk.as_int(func, "stride", stride, 1)
-    pad = chk.as_int(func, "pad", pad, 0)
-    N, C, H, Wd = x.shape
-    FN, FC, FH, FW = W.shape
-    if FC != C:
-        raise ValueError(f"{func}: x has {C} channels (shape {x.shape}) but W expects {FC} "
-                         f"(shape {W.shape})")
-    out_h, out_w = chk.out_size(func, H, Wd, FH, FW, stride, pad, names=("FH", "FW"))
-    return x, W, stride, pad, (N, FN, out_h, out_w)
-
-
-def _check_bias(func, b, FN):
-    b = chk.as_array(func, "b", b)
-    if b.size != FN or b.ndim > 1 and b.shape[-1] != FN:
-        raise ValueError(f"{func}: b must hold one bias per filter ({FN},), got shape {b.shape}")
-    return b.reshape(FN)
-
-
-def _result_dtype(x, W, dtype):
-    # float32 or float64: the given dtype, else the arrays' (float16 and integers compute in
-    # float32 or wider, as NumPy would promote them against a float32 array)
-    dt = np.dtype(dtype) if dtype is not None else np.result_type(x.dtype, W.dtype, np.float32)
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"the convolution computes in float32 or float64, not {dt}")
-    return dt
-
-
 def _pooled(shape):
     return shape[:2] + (shape[2] // 2, shape[3] // 2)
 
@@ -260,9 +229,9 @@ def _n_runs(N):
 
 def _run_forward(func, x, W, b, stride, pad, dtype, relu, pool):
     # checks, buffers and the kernel call of every forward: (out, idx, mask)
-    x, W, stride, pad, oshape = _check(func, x, W, stride, pad)
-    b = _check_bias(func, b, W.shape[0])
-    dt = _result_dtype(x, W, dtype)
+    x, W, stride, pad, oshape = chk.conv_args(func, x, W, stride, pad)
+    b = chk.bias(func, b, W.shape[0])
+    dt = chk.float_dtype(x, W, dtype)
     FN, _, FH, FW = W.shape
     if pool and (oshape[2] < 2 or oshape[3] < 2):
         raise ValueError(f"{func}: the convolution output {oshape} is smaller than the 2x2 "
@@ -283,8 +252,8 @@ def _run_forward(func, x, W, b, stride, pad, dtype, relu, pool):
 
 def _run_backward(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx):
     # checks, buffers and the kernel call of every backward: (dx or None, dW, db)
-    x, W, stride, pad, oshape = _check(func, x, W, stride, pad)
-    dt = _result_dtype(x, W, dtype)
+    x, W, stride, pad, oshape = chk.conv_args(func, x, W, stride, pad)
+    dt = chk.float_dtype(x, W, dtype)
     dout = chk.as_array(func, "dout", dout)
     chk.check_shape(func, "dout", dout, oshape if idx is None else _pooled(oshape))
     for name, arr, kind, shape in (("mask", mask, np.bool_, oshape),
@@ -411,9 +380,9 @@ def _as(dt, *arrays):
 def conv_forward_direct(x, W, b, stride=1, pad=0, dtype=None):
     """:func:`conv_forward` as plain loops over every output cell, without BLAS or a col
     matrix (the textbook formula; slower, a benchmark contender)."""
-    x, W, stride, pad, oshape = _check("conv_forward_direct", x, W, stride, pad)
-    b = _check_bias("conv_forward_direct", b, W.shape[0])
-    dt = _result_dtype(x, W, dtype)
+    x, W, stride, pad, oshape = chk.conv_args("conv_forward_direct", x, W, stride, pad)
+    b = chk.bias("conv_forward_direct", b, W.shape[0])
+    dt = chk.float_dtype(x, W, dtype)
     out = np.empty(oshape, dtype=dt)
     _direct_forward(*_as(dt, x, W, b), stride, pad, out)
     return out
@@ -421,9 +390,9 @@ def conv_forward_direct(x, W, b, stride=1, pad=0, dtype=None):
 
 def conv_backward_direct(dout, x, W, stride=1, pad=0, dtype=None, need_dx=True):
     """:func:`conv_backward` as plain loops: ``(dx, dW, db)``, dx None unless ``need_dx``."""
-    x, W, stride, pad, oshape = _check("conv_backward_direct", x, W, stride, pad)
+    x, W, stride, pad, oshape = chk.conv_args("conv_backward_direct", x, W, stride, pad)
     chk.check_shape("conv_backward_direct", "dout", chk.as_array("", "dout", dout), oshape)
-    dt = _result_dtype(x, W, dtype)
+    dt = chk.float_dtype(x, W, dtype)
     dx = np.empty(x.shape if need_dx else (0,) + x.shape[1:], dtype=dt)
     dW = np.empty(W.shape, dtype=dt)
     dout, x, W = _as(dt, dout, x, W)
