@@ -1,7 +1,8 @@
 """Runtime configuration of fastconv: threads, parallel on/off, fastmath, cache, dtype mode.
 
 Every Numba kernel of fastconv is compiled through :func:`kernel` (or :func:`helper` and
-:func:`inline` for the small functions kernels call), so these are the only switches. Importing
+:func:`inline` for the functions kernels call, and ``kernels._launch.launchable`` for the
+kernels that run on the launcher's parallel loop), so these are the only switches. Importing
 fastconv changes nothing outside it: no environment variable, no malloc or BLAS setting.
 While a fastconv kernel calls BLAS from its threads, BLAS runs on one thread
 (``kernels._blas.one_blas_thread``), and gets its own thread count back afterwards.
@@ -33,6 +34,8 @@ import os
 import types
 
 import numba
+from numba.core import compiler, types as nb_types
+from numba.core.registry import CPUDispatcher
 
 __all__ = ["kernel", "helper", "inline", "set_num_threads", "get_num_threads", "set_parallel",
            "parallel_enabled", "set_keep_dtype", "keep_dtype", "CACHE", "FASTMATH",
@@ -145,10 +148,29 @@ def kernel(func=None, *, serial_below=0):
     return _Kernel(func, serial_below)
 
 
-def helper(func):
-    """Decorator for small njit helpers called from kernels (inlined by LLVM, no prange)."""
-    return numba.njit(cache=CACHE, fastmath=FASTMATH, nogil=True,
-                      error_model="numpy")(_renamed(func, ""))
+class _Helper(CPUDispatcher):
+    """A Numba dispatcher compiled once per argument types: a call from another kernel with
+    constant arguments (``gemm(..., True, 1)``) does not compile a variant per constant."""
+
+    def get_call_template(self, args, kws):
+        return super().get_call_template([nb_types.unliteral(a) for a in args],
+                                         {k: nb_types.unliteral(v) for k, v in kws.items()})
+
+
+def helper(func=None, *, python=False, pipeline_class=None):
+    """Decorator for njit helpers called from kernels (inlined by LLVM, no prange). Only a
+    helper made with ``python=True`` can be called from Python: the others skip compiling
+    the wrapper that converts Python objects. ``pipeline_class``: a Numba compiler pipeline
+    in place of the default one."""
+    if func is None:
+        return lambda f: helper(f, python=python, pipeline_class=pipeline_class)
+    options = dict(nopython=True, fastmath=FASTMATH, nogil=True, error_model="numpy",
+                   no_cfunc_wrapper=True, no_cpython_wrapper=not python)
+    dispatcher = _Helper(_renamed(func, ""), targetoptions=options,
+                         pipeline_class=pipeline_class or compiler.Compiler)
+    if CACHE:
+        dispatcher.enable_caching()
+    return dispatcher
 
 
 def inline(func):

@@ -69,7 +69,9 @@ def test_fallback_has_the_cblas_signature_and_numbers(kind, dtype, cfloat):
 
 @numba.njit
 def _call_gemm_at(ta, tb, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
-    _blas.gemm_at(ta, tb, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc)
+    # gemm_at takes flat arrays
+    _blas.gemm_at(ta, tb, M, N, K, A.reshape(A.size), a0, lda, B.reshape(B.size), b0, ldb,
+                  beta, C.reshape(C.size), c0, ldc)
 
 
 @pytest.mark.parametrize("trans_a", [False, True])

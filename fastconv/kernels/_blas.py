@@ -139,9 +139,10 @@ def _cblas_gemm(typingctx, ta, tb, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0,
 
 @helper
 def gemm_at(trans_a, trans_b, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
-    """``C = op(A) @ op(B) + beta * C`` on matrices inside C-contiguous arrays: op(A) is
-    M x K, stored from flat index ``a0`` with row stride ``lda`` (as K x M when ``trans_a``);
-    likewise B and C. Raises if a matrix reaches past its array."""
+    """``C = op(A) @ op(B) + beta * C`` on matrices inside flat C-contiguous arrays (1-D:
+    one compiled variant per dtype): op(A) is M x K, stored from index ``a0`` with row
+    stride ``lda`` (as K x M when ``trans_a``); likewise B and C. Raises if a matrix reaches
+    past its array."""
     a_rows, a_cols = (K, M) if trans_a else (M, K)
     b_rows, b_cols = (N, K) if trans_b else (K, N)
     # each matrix's last element: first + (rows - 1) * row stride + cols - 1
@@ -150,10 +151,9 @@ def gemm_at(trans_a, trans_b, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc)
             or b0 + (b_rows - 1) * ldb + b_cols > B.size or c0 + (M - 1) * ldc + N > C.size):
         raise ValueError("gemm_at: a matrix reaches past its array")
     if K == 0:  # CBLAS rejects a zero row stride; op(A) @ op(B) is then all zeros
-        Cf = C.reshape(C.size)
         for i in range(M):
             for j in range(N):
-                Cf[c0 + i * ldc + j] *= beta
+                C[c0 + i * ldc + j] *= beta
     elif M > 0 and N > 0:
         _cblas_gemm(1 if trans_a else 0, 1 if trans_b else 0, M, N, K, A, a0, lda, B, b0, ldb,
                     C.dtype.type(beta), C, c0, ldc)
@@ -167,10 +167,5 @@ def gemm(A, B, C, trans_b, beta):
     N = B.shape[0] if trans_b else B.shape[1]
     if (B.shape[1] if trans_b else B.shape[0]) != K or C.shape[0] != M or C.shape[1] != N:
         raise ValueError("gemm: shapes do not match")
-    if K == 0:  # nothing to sum; CBLAS rejects a zero row stride
-        for i in range(M):
-            for j in range(N):
-                C[i, j] *= beta
-    elif M > 0 and N > 0:  # not through gemm_at: one function less to compile
-        _cblas_gemm(0, 1 if trans_b else 0, M, N, K, A, 0, K, B, 0, B.shape[1],
-                    C.dtype.type(beta), C, 0, N)
+    gemm_at(False, trans_b, M, N, K, A.reshape(A.size), 0, K, B.reshape(B.size), 0,
+            B.shape[1], beta, C.reshape(C.size), 0, N)

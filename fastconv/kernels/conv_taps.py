@@ -81,8 +81,8 @@ def forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, y):
     C, Wp, out_h, out_w, S, L = _grid(x, FH, FW, pad)
     pad_copy(x[n], xp, pad, True)
     for k in range(FH * FW):
-        gemm_at(False, False, FN, L, C, Wk, k * FN * C, C, xp, (k // FW) * Wp + k % FW, S,
-                0 if k == 0 else 1, wide, 0, L)
+        gemm_at(False, False, FN, L, C, Wk.reshape(Wk.size), k * FN * C, C, xp,
+                (k // FW) * Wp + k % FW, S, 0 if k == 0 else 1, wide, 0, L)
     for f in range(FN):
         bf = b[f]
         for i in range(out_h):
@@ -108,13 +108,13 @@ def backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx):
                 dst[j] = src[j]
     _row_sums(dwide, FN, L, db)
     for k in range(FH * FW):
-        gemm_at(False, True, FN, C, L, dwide, 0, L, xp, (k // FW) * Wp + k % FW, S, 1, g,
-                k * FN * C, C)
+        gemm_at(False, True, FN, C, L, dwide, 0, L, xp, (k // FW) * Wp + k % FW, S, 1,
+                g.reshape(g.size), k * FN * C, C)
     if dx.shape[0] > 0:
         dxp[:] = 0
         for k in range(FH * FW):
-            gemm_at(False, False, C, L, FN, Wt, k * C * FN, FN, dwide, 0, L, 1, dxp,
-                    (k // FW) * Wp + k % FW, S)
+            gemm_at(False, False, C, L, FN, Wt.reshape(Wt.size), k * C * FN, FN, dwide, 0, L,
+                    1, dxp, (k // FW) * Wp + k % FW, S)
         pad_copy(dx[n], dxp, pad, False)
 
 

@@ -70,7 +70,7 @@ def _add_vecmat(acc, v, M):
         j += 1
 
 
-@helper
+@helper(python=True)
 def _rnn_forward(x, UT, WT, h0, act, h):
     # UT (n, units) and WT (units, units) are U.T and W.T: rows along the units
     acc = np.zeros_like(h0)
@@ -82,7 +82,7 @@ def _rnn_forward(x, UT, WT, h0, act, h):
             h[t, i] = _activate(acc[i], act)
 
 
-@helper
+@helper(python=True)
 def _rnn_backward(x, U, W, h0, h, dout, act, delta, dU, dW, dx):
     # dU, dW and dx come zeroed
     T = x.shape[0]
