@@ -90,12 +90,19 @@ def test_registry_is_complete():
 
 @pytest.mark.parametrize("parallel", [False, True])
 def test_numba_variants_run_different_code(monkeypatch, parallel):
-    """numba_serial runs only ``.serial`` kernel variants, numba_parallel only ``.parallel``
-    (the convolution and the Affine products included)."""
+    """numba_serial runs only ``.serial`` kernel variants and never the launcher's parallel
+    loop; numba_parallel only ``.parallel`` variants, and the convolution and the Affine
+    products on the parallel loop (a single run, too small to split, on the calling thread)."""
     from fastconv import config
-    from fastconv.kernels import activation, conv, im2col, matmul, pooling
+    from fastconv.kernels import _launch, activation, conv, im2col, matmul, pooling
 
     calls = []
+    for where, name in (("parallel", "_each_run"), ("this thread", "_in_this_thread")):
+        def spy_launch(*args, _compiled=getattr(_launch, name), _where=where):
+            calls.append(_where)
+            return _compiled(*args)
+
+        monkeypatch.setattr(_launch, name, spy_launch)
     for module in (activation, conv, im2col, matmul, pooling):
         for kern in vars(module).values():
             if not isinstance(kern, config._Kernel):
@@ -111,7 +118,8 @@ def test_numba_variants_run_different_code(monkeypatch, parallel):
     for op, spec in CASES:
         REGISTRY[op][name](*make_args(op, _specs(op)[spec]))
     assert len(calls) >= len(CASES)
-    assert set(calls) == {"parallel" if parallel else "serial"}
+    assert ("parallel" if parallel else "serial") in calls
+    assert ("serial" if parallel else "parallel") not in calls
 
 
 def test_prepare_is_outside_run():

@@ -12,11 +12,12 @@ does the arithmetic::
 The bias rides in the GEMMs: col gets a last row of ones, W2 a last column b, so the forward
 GEMM adds b and the dW GEMM also gives db.
 
-Threads: the samples go in blocks of :data:`BLOCK`, runs of blocks over the threads
-(``prange``); each block sums its own [dW | db], added in block order at the end, so the
-result is the same on any number of threads. The kernels can also run the book's ReLU and a
-2x2 stride-2 max pooling on each sample's output while it is in cache (:func:`conv_relu_forward`,
-used by :mod:`fastconv.fusion`). Stride-1 layers with many channels skip the unfold: one GEMM
+Threads: the samples go in blocks of :data:`BLOCK`, one run of blocks per thread
+(:func:`._launch.launch` runs :func:`_forward` and :func:`_backward` for each run r); each
+block sums its own [dW | db], added in block order at the end, so the result is the same on
+any number of threads. The kernels can also run the book's ReLU and a 2x2 stride-2 max
+pooling on each sample's output while it is in cache (:func:`conv_relu_forward`, used by
+:mod:`fastconv.fusion`). Stride-1 layers with many channels skip the unfold: one GEMM
 per filter tap (:mod:`.conv_taps`). :func:`conv_forward_direct` / :func:`conv_backward_direct`
 are the same convolution as plain loops, without BLAS: the benchmarks' "direct convolution".
 """
@@ -28,6 +29,7 @@ from ..config import helper, inline, kernel
 from . import _checks as chk
 from ._blas import gemm, one_blas_thread
 from ._index import fill
+from ._launch import launch, launchable
 from .conv_taps import (backward_sample, forward_sample, pad_copy, tap_weights, taps_to_grad,
                         use_taps)
 from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
@@ -38,19 +40,16 @@ BLOCK = 5
 
 
 @helper
-def _sample(x, n, pad, xp):
-    # sample n as (C, H + 2pad, W + 2pad) planes: x[n] itself, or copied into xp's interior
+def _unfold(x, n, pad, xp, FH, FW, stride, out_h, out_w, col):
+    # col[(c*FH + fh)*FW + fw, oh*out_w + ow] = src[c, oh*stride + fh, ow*stride + fw], src:
+    # sample n as (C, H + 2pad, W + 2pad) planes, x[n] itself or copied into xp's interior
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     if pad == 0:
-        return x[n]
-    pad_copy(x[n], xp, pad, True)
-    return xp[:C * (H + 2 * pad) * (W + 2 * pad)].reshape(C, H + 2 * pad, W + 2 * pad)
-
-
-@helper
-def _unfold(src, FH, FW, stride, out_h, out_w, col):
-    # col[(c*FH + fh)*FW + fw, oh*out_w + ow] = src[c, oh*stride + fh, ow*stride + fw]
-    for c in range(src.shape[0]):
+        src = x[n]
+    else:
+        pad_copy(x[n], xp, pad, True)
+        src = xp[:C * (H + 2 * pad) * (W + 2 * pad)].reshape(C, H + 2 * pad, W + 2 * pad)
+    for c in range(C):
         for fh in range(FH):
             for fw in range(FW):
                 dst = col[(c * FH + fh) * FW + fw]
@@ -129,39 +128,38 @@ def _blocks(r, n_runs, N):
     return r * n_blocks // n_runs, (r + 1) * n_blocks // n_runs
 
 
-@kernel
-def _forward(x, Wb, b, Wk, FH, FW, stride, pad, n_runs, out, mask, idx):
+@launchable
+def _forward(r, n_runs, x, Wb, b, Wk, FH, FW, stride, pad, out, mask, idx):
     # out[n] = sample n convolved, + b; with a mask (N, FN, out_h, out_w) then the ReLU, with
     # idx (pooled samples) then the 2x2 stride-2 max pooling into out; Wk: the per-tap weights
-    # or None (then Numba leaves that branch out). Each thread: one run of blocks, own buffers
+    # or None (then Numba leaves that branch out). Run r: its blocks, with its own buffers
     N, C, H, W = x.shape
     FN, K = Wb.shape[0], Wb.shape[1] - 1
     out_h, out_w = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
     P, Hp, Wp = out_h * out_w, H + 2 * pad, W + 2 * pad
     relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wk is not None
-    for r in prange(n_runs):
-        xp = np.zeros(C * Hp * Wp + FW - 1, dtype=out.dtype)
-        col = np.ones((0 if taps else K + 1, P), dtype=out.dtype)  # last row: ones, for b
-        wide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=out.dtype)
-        y = np.empty((FN, P if pool else 0), dtype=out.dtype)
-        b0, b1 = _blocks(r, n_runs, N)
-        for n in range(b0 * BLOCK, min(N, b1 * BLOCK)):
-            yn = y if pool else out[n].reshape(FN, P)
-            if Wk is not None:
-                forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, yn)
-            else:
-                _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
-                gemm(Wb, col, yn, False, 0)
-            if relu:
-                _relu(yn, mask[n])
-            if pool:
-                y3 = yn.reshape(FN, out_h, out_w)
-                for f in range(FN):
-                    _maxpool_plane_2x2s2(y3[f], out[n, f], idx[n, f])
+    xp = np.zeros(C * Hp * Wp + FW - 1, dtype=out.dtype)
+    col = np.ones((0 if taps else K + 1, P), dtype=out.dtype)  # last row: ones, for b
+    wide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=out.dtype)
+    y = np.empty((FN, P if pool else 0), dtype=out.dtype)
+    b0, b1 = _blocks(r, n_runs, N)
+    for n in range(b0 * BLOCK, min(N, b1 * BLOCK)):
+        yn = y if pool else out[n].reshape(FN, P)
+        if Wk is not None:
+            forward_sample(x, n, FH, FW, pad, Wk, b, xp, wide, yn)
+        else:
+            _unfold(x, n, pad, xp, FH, FW, stride, out_h, out_w, col)
+            gemm(Wb, col, yn, False, 0)
+        if relu:
+            _relu(yn, mask[n])
+        if pool:
+            y3 = yn.reshape(FN, out_h, out_w)
+            for f in range(FN):
+                _maxpool_plane_2x2s2(y3[f], out[n, f], idx[n, f])
 
 
-@kernel
-def _backward(x, dout, W2T, Wt, FH, FW, stride, pad, n_runs, mask, idx, dx, grad):
+@launchable
+def _backward(r, n_runs, x, dout, W2T, Wt, FH, FW, stride, pad, mask, idx, dx, grad):
     # grad[i] = [dW | db] of block i, its samples added in order; dx[n] unless dx is empty.
     # dout: the gradient of the convolution's output, or with a mask of the ReLU's, or with
     # idx of the pooling's; Wt: the per-tap weights or None
@@ -172,43 +170,42 @@ def _backward(x, dout, W2T, Wt, FH, FW, stride, pad, n_runs, mask, idx, dx, grad
     S = C * Hp * Wp
     relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wt is not None
     need_dx = dx.shape[0] > 0
-    for r in prange(n_runs):
-        xp = np.zeros(S + FW - 1, dtype=grad.dtype)
-        dxp = np.zeros(S + FW - 1 if pad > 0 or taps else 0, dtype=grad.dtype)
-        col = np.ones((0 if taps else K + 1, P), dtype=grad.dtype)  # last row: ones, for db
-        dcol = np.empty((K if need_dx and not taps else 0, P), dtype=grad.dtype)
-        dwide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=grad.dtype)
-        g = np.empty((FH * FW if taps else 0, FN, C), dtype=grad.dtype)
-        db = np.empty(FN, dtype=grad.dtype)
-        dy = np.empty((FN, P if relu else 0), dtype=grad.dtype)
-        b0, b1 = _blocks(r, n_runs, N)
-        for i in range(b0, b1):
-            _zero(grad[i])
-            _zero(g)
-            _zero(db)
-            for n in range(i * BLOCK, min(N, (i + 1) * BLOCK)):
-                if relu:
-                    _grad_before_relu(dout[n], mask[n], idx, n, pool, dy)
-                    d = dy
-                else:
-                    d = dout[n].reshape(FN, P)
-                if Wt is not None:
-                    backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx)
-                    continue
-                _unfold(_sample(x, n, pad, xp), FH, FW, stride, out_h, out_w, col)
-                gemm(d, col, grad[i], True, 1)
-                if need_dx and pad == 0:
-                    gemm(W2T, d, dcol, False, 0)
-                    _fold(dcol, FH, FW, stride, out_h, out_w, dx[n])
-                elif need_dx:  # onto the padded planes, then their interior into dx[n]
-                    gemm(W2T, d, dcol, False, 0)
-                    _fold(dcol, FH, FW, stride, out_h, out_w, dxp[:S].reshape(C, Hp, Wp))
-                    pad_copy(dx[n], dxp, pad, False)
+    xp = np.zeros(S + FW - 1, dtype=grad.dtype)
+    dxp = np.zeros(S + FW - 1 if pad > 0 or taps else 0, dtype=grad.dtype)
+    col = np.ones((0 if taps else K + 1, P), dtype=grad.dtype)  # last row: ones, for db
+    dcol = np.empty((K if need_dx and not taps else 0, P), dtype=grad.dtype)
+    dwide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=grad.dtype)
+    g = np.empty((FH * FW if taps else 0, FN, C), dtype=grad.dtype)
+    db = np.empty(FN, dtype=grad.dtype)
+    dy = np.empty((FN, P if relu else 0), dtype=grad.dtype)
+    b0, b1 = _blocks(r, n_runs, N)
+    for i in range(b0, b1):
+        _zero(grad[i])
+        _zero(g)
+        _zero(db)
+        for n in range(i * BLOCK, min(N, (i + 1) * BLOCK)):
+            if relu:
+                _grad_before_relu(dout[n], mask[n], idx, n, pool, dy)
+                d = dy
+            else:
+                d = dout[n].reshape(FN, P)
             if Wt is not None:
-                taps_to_grad(g, db, grad[i])
+                backward_sample(x, n, d, FH, FW, pad, Wt, xp, dwide, dxp, g, db, dx)
+                continue
+            _unfold(x, n, pad, xp, FH, FW, stride, out_h, out_w, col)
+            gemm(d, col, grad[i], True, 1)
+            if need_dx and pad == 0:
+                gemm(W2T, d, dcol, False, 0)
+                _fold(dcol, FH, FW, stride, out_h, out_w, dx[n])
+            elif need_dx:  # onto the padded planes, then their interior into dx[n]
+                gemm(W2T, d, dcol, False, 0)
+                _fold(dcol, FH, FW, stride, out_h, out_w, dxp[:S].reshape(C, Hp, Wp))
+                pad_copy(dx[n], dxp, pad, False)
+        if Wt is not None:
+            taps_to_grad(g, db, grad[i])
 
 
-@helper
+@helper(python=True)
 def _all_finite(flat):
     # no early exit, so LLVM vectorises it (v - v is 0 for every finite v)
     bad = False
@@ -245,8 +242,8 @@ def _run_forward(func, x, W, b, stride, pad, dtype, relu, pool):
     mask = np.empty(oshape if relu else (0, 0, 0, 0), dtype=np.bool_)
     idx = np.empty(out.shape if pool else (0, 0, 0, 0), dtype=np.int8)
     with one_blas_thread():
-        _forward(chk.contiguous(x.astype(dt, copy=False)), Wb, Wb[:, -1].copy(), Wk, FH, FW,
-                 stride, pad, _n_runs(x.shape[0]), out, mask, idx)
+        launch(_forward, _n_runs(x.shape[0]), chk.contiguous(x.astype(dt, copy=False)), Wb,
+               Wb[:, -1].copy(), Wk, FH, FW, stride, pad, out, mask, idx)
     return out, (idx if pool else None), (mask if relu else None)
 
 
@@ -277,9 +274,9 @@ def _run_backward(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx):
     grad = np.empty((-(-N // BLOCK), FN, K + 1), dtype=dt)
     none4 = (np.empty((0, 0, 0, 0), np.bool_), np.empty((0, 0, 0, 0), np.int8))
     with one_blas_thread():
-        _backward(x, chk.contiguous(dout.astype(dt, copy=False)), W2T, Wt, FH, FW, stride, pad,
-                  _n_runs(N), none4[0] if mask is None else chk.contiguous(mask),
-                  none4[1] if idx is None else chk.contiguous(idx), dx, grad)
+        launch(_backward, _n_runs(N), x, chk.contiguous(dout.astype(dt, copy=False)), W2T, Wt,
+               FH, FW, stride, pad, none4[0] if mask is None else chk.contiguous(mask),
+               none4[1] if idx is None else chk.contiguous(idx), dx, grad)
     total = grad.sum(axis=0)  # the blocks' sums, added in block order
     dW = np.ascontiguousarray(total[:, :K]).reshape(W.shape)
     return (dx if need_dx else None), dW, total[:, K].copy()

@@ -6,12 +6,10 @@ are split over fastconv's threads instead, each calling BLAS on one thread: the 
 split where OpenBLAS would split it (never along the summed axis), so np.dot's numbers.
 """
 import numpy as np
-from numba import prange
-
 from .. import config
-from ..config import kernel
 from . import _checks as chk
 from ._blas import gemm_at, one_blas_thread
+from ._launch import launch, launchable
 
 # The rows go in this many blocks, one GEMM each, whatever the thread count: BLAS may pick
 # another kernel for another number of rows, so the blocks, not the threads, fix the bits.
@@ -20,17 +18,16 @@ BLOCKS = 2
 MIN_ROWS = 16  # fewer rows per block than this: one block
 
 
-@kernel
-def _matmul(a, b, trans_a, trans_b, n_blocks, n_runs, out):
-    # rows of block i of out = the same rows of op(a) @ op(b); contiguous blocks per run
+@launchable
+def _matmul(r, n_runs, a, b, trans_a, trans_b, n_blocks, out):
+    # rows of block i of out = the same rows of op(a) @ op(b); run r: contiguous blocks
     M, N = out.shape
     K = a.shape[0] if trans_a else a.shape[1]
-    for r in prange(n_runs):
-        for i in range(r * n_blocks // n_runs, (r + 1) * n_blocks // n_runs):
-            m0, m1 = i * M // n_blocks, (i + 1) * M // n_blocks
-            a0 = m0 if trans_a else m0 * a.shape[1]  # op(a)'s row m0: a column of a, or a row
-            gemm_at(trans_a, trans_b, m1 - m0, N, K, a, a0, a.shape[1], b, 0, b.shape[1], 0,
-                    out, m0 * N, N)
+    for i in range(r * n_blocks // n_runs, (r + 1) * n_blocks // n_runs):
+        m0, m1 = i * M // n_blocks, (i + 1) * M // n_blocks
+        a0 = m0 if trans_a else m0 * a.shape[1]  # op(a)'s row m0: a column of a, or a row
+        gemm_at(trans_a, trans_b, m1 - m0, N, K, a.reshape(a.size), a0, a.shape[1],
+                b.reshape(b.size), 0, b.shape[1], 0, out.reshape(out.size), m0 * N, N)
 
 
 def matmul(a, b, trans_a=False, trans_b=False):
@@ -55,6 +52,6 @@ def matmul(a, b, trans_a=False, trans_b=False):
     n_blocks = max(1, min(BLOCKS, M // MIN_ROWS))
     threads = config.get_num_threads() if config.parallel_enabled() else 1
     with one_blas_thread():
-        _matmul(chk.contiguous(a.astype(dt, copy=False)), chk.contiguous(b.astype(dt, copy=False)),
-                trans_a, trans_b, n_blocks, min(threads, n_blocks), out)
+        launch(_matmul, min(threads, n_blocks), chk.contiguous(a.astype(dt, copy=False)),
+               chk.contiguous(b.astype(dt, copy=False)), trans_a, trans_b, n_blocks, out)
     return out

@@ -1,32 +1,36 @@
 """Optimizer updates fused into one pass over each parameter array.
 
 The book's Adam runs about ten NumPy passes per array, each with a temporary the size of the
-array (SimpleConvNet's W2 has 432,000 values), a visible part of a training step. One pass
-computes the same operations in the same order, so float64 results are bit-identical to the
-book's (float32 too, under NumPy 2's promotion rules).
+array, a visible part of a training step for the large weight matrices. One pass computes the
+same operations in the same order, so float64 results are bit-identical to the book's (float32
+too, under NumPy 2's promotion rules). Large arrays are split into equal slices, one per
+thread (:func:`~fastconv.kernels._launch.launch`).
 """
 import numpy as np
-from numba import prange
 
-from ..config import kernel
-
-
-SERIAL_BELOW = 1 << 14  # values
+from .. import config
+from ._launch import launch, launchable
 
 
-@kernel(serial_below=SERIAL_BELOW)
-def _adam_update(param, grad, m, v, lr_t, c1, c2, eps):
+SERIAL_BELOW = 1 << 14  # values; fewer: one run, since starting threads costs more
+
+
+@launchable
+def _adam_update(r, n_runs, param, grad, m, v, lr_t, c1, c2, eps):
     # types: c1, c2, eps in the arrays' dtype; lr_t float64 (NumPy's np.float64 scalar)
     # the book's three lines, element by element, operations in the same order:
     #   m += (1 - beta1) * (grad - m); v += (1 - beta2) * (grad**2 - v)
     #   param -= lr_t * m / (sqrt(v) + eps)
-    for i in prange(param.size):
-        g = grad[i]
-        mi = m[i] + c1 * (g - m[i])
-        vi = v[i] + c2 * (g * g - v[i])
-        m[i] = mi
-        v[i] = vi
-        param[i] -= lr_t * mi / (np.sqrt(vi) + eps)
+    # run r: the r-th of n_runs equal slices, indexed from 0 so that LLVM vectorises the loop
+    lo, hi = r * param.size // n_runs, (r + 1) * param.size // n_runs
+    p, gr, ms, vs = param[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi]
+    for i in range(p.shape[0]):
+        g = gr[i]
+        mi = ms[i] + c1 * (g - ms[i])
+        vi = vs[i] + c2 * (g * g - vs[i])
+        ms[i] = mi
+        vs[i] = vi
+        p[i] -= lr_t * mi / (np.sqrt(vi) + eps)
 
 
 # float32 arrays follow NumPy 2's promotion rules in the book's lines (Python floats adapt to
@@ -56,8 +60,8 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps=1e-7):
     flat = [_flat(a, shape, dtype) for a in (param, grad, m, v)]
     if any(a is None for a in flat):
         return False
-    # a parallel launch costs more than a bias vector's update
-    update = _adam_update.sized(flat[0].size)
+    parallel = config.parallel_enabled() and flat[0].size >= SERIAL_BELOW
     scalar = dtype.type  # what the book's Python floats become next to these arrays
-    update(*flat, np.float64(lr_t), scalar(1.0 - beta1), scalar(1.0 - beta2), scalar(eps))
+    launch(_adam_update, config.get_num_threads() if parallel else 1, *flat, np.float64(lr_t),
+           scalar(1.0 - beta1), scalar(1.0 - beta2), scalar(eps))
     return True

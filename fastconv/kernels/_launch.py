@@ -1,0 +1,212 @@
+"""Parallel runs of a serial Numba function, through one parallel loop compiled once.
+
+A kernel written with ``prange`` compiles, for each set of argument types, into a parallel
+function of its own: Numba's parfor pass and a second LLVM module, the larger part of
+fastconv's compile time. Here the work of a kernel is a plain function, ``run(r, n_runs,
+*args)``, the work of run ``r``, made with :func:`launchable`; :func:`launch` runs it for
+every ``r``::
+
+    launch(run, n_runs, *args)          Python: the arguments into 8-byte slots
+      _each_run(entry, n_runs, slots)     one prange loop for every launch, compiled once
+        entry(r, n_runs, slots)             compiled with run: the arguments out of the
+          run(r, n_runs, *args)             slots, then the work of run r
+
+``entry`` is compiled into run's own machine code (and Numba's cache) for each set of
+argument types, so nothing else compiles per type. An array goes into the slots as Numba's
+array structure without its reference count (``meminfo`` and ``parent`` null, as Numba's own
+parallel loops pass arrays): the caller holds it until every run has returned.
+"""
+import collections
+import ctypes
+import struct
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils, compiler, compiler_machinery, lowering, typed_passes
+from numba.extending import intrinsic
+
+from .. import config
+from ..config import CACHE, helper
+
+__all__ = ["launchable", "launch"]
+
+_I32, _I64, _BYTES = ir.IntType(32), ir.IntType(64), ir.IntType(8).as_pointer()
+# entry(r, n_runs, slots) -> nonzero when run r raised
+_ENTRY = ir.FunctionType(_I32, [_I64, _I64, _BYTES])
+_ENTRY_C = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
+# an array in slots: meminfo, parent, nitems, itemsize, data, shape[ndim], strides[ndim]
+_ARRAY_SLOTS = 5
+
+
+def _entry_name(fndesc):
+    return fndesc.llvm_func_name + "__fastconv_entry"
+
+
+def _scalar_format(ty):
+    """struct format of a scalar argument in its 8-byte slot, or None if not supported."""
+    if isinstance(ty, types.Boolean):
+        return "?7x"
+    if isinstance(ty, types.Integer):
+        code = {8: "b", 16: "h", 32: "i", 64: "q"}[ty.bitwidth]
+        pad = f"{8 - ty.bitwidth // 8}x" if ty.bitwidth < 64 else ""
+        return (code if ty.signed else code.upper()) + pad
+    if isinstance(ty, types.Float):
+        return {32: "f4x", 64: "d"}[ty.bitwidth]
+    if ty == types.none:
+        return "q"
+    return None
+
+
+def _add_entry(context, library, fndesc):
+    """Add the function ``entry(r, n_runs, slots)`` that calls ``run`` to run's library."""
+    module = context.create_module("fastconv_entry")
+    run = cgutils.get_or_insert_function(
+        module, context.call_conv.get_function_type(fndesc.restype, fndesc.argtypes),
+        fndesc.llvm_func_name)
+    fn = cgutils.get_or_insert_function(module, _ENTRY, _entry_name(fndesc))
+    builder = ir.IRBuilder(fn.append_basic_block())
+    r, n_runs, packed = fn.args
+    slots = builder.bitcast(packed, _I64.as_pointer())
+    args, k = [r, n_runs], 0
+    for ty in fndesc.argtypes[2:]:
+        at, llty = cgutils.gep(builder, slots, k), context.get_value_type(ty)
+        if isinstance(ty, types.Array):  # numba's array structure, every field 8 bytes
+            assert context.get_abi_sizeof(llty) == 8 * (_ARRAY_SLOTS + 2 * ty.ndim)
+            args.append(builder.load(builder.bitcast(at, llty.as_pointer())))
+            k += _ARRAY_SLOTS + 2 * ty.ndim
+            continue
+        if isinstance(ty, types.Boolean):  # a byte in memory, i1 as a value
+            byte = builder.load(builder.bitcast(at, _BYTES))
+            args.append(builder.icmp_unsigned("!=", byte, ir.Constant(byte.type, 0)))
+        elif ty == types.none:
+            args.append(cgutils.get_null_value(llty))
+        else:  # little-endian: the value in the slot's first bytes
+            args.append(builder.load(builder.bitcast(at, llty.as_pointer())))
+        k += 1
+    status, _ = context.call_conv.call_function(builder, run, fndesc.restype, fndesc.argtypes,
+                                                args)
+    builder.ret(builder.zext(status.is_error, _I32))
+    library.add_ir_module(module)
+
+
+class _EntryLower(lowering.Lower):
+    def lower(self):
+        super().lower()
+        _add_entry(self.context, self.library, self.fndesc)
+
+
+@compiler_machinery.register_pass(mutates_CFG=True, analysis_only=False)
+class _EntryLowering(typed_passes.NativeLowering):
+    """Numba's lowering, plus the entry a launch calls."""
+    _name = "fastconv_entry_lowering"
+
+    @property
+    def lowering_class(self):
+        return _EntryLower
+
+
+class _LaunchableCompiler(compiler.Compiler):
+    def define_pipelines(self):
+        pm = compiler.DefaultPassBuilder.define_nopython_pipeline(self.state)
+        pm.passes = [(_EntryLowering if p is typed_passes.NativeLowering else p, what)
+                     for p, what in pm.passes]
+        pm.finalize()
+        return [pm]
+
+
+def launchable(func):
+    """Decorator: compile ``func(r, n_runs, *args)`` (no ``prange``, returns None) so that
+    :func:`launch` can run it; other kernels cannot call it."""
+    return helper(func, pipeline_class=_LaunchableCompiler)
+
+
+@intrinsic
+def _call(typingctx, entry, r, n_runs, slots):
+    """``entry(r, n_runs, slots)``, entry and slots given by their addresses."""
+    def codegen(context, builder, sig, args):
+        entry, r, n_runs, slots = args
+        return builder.call(builder.inttoptr(entry, _ENTRY.as_pointer()),
+                            [r, n_runs, builder.inttoptr(slots, _BYTES)])
+
+    return types.int32(types.int64, types.int64, types.int64, types.int64), codegen
+
+
+@numba.njit(parallel=True, cache=CACHE, nogil=True)
+def _each_run(entry, n_runs, slots):
+    # the parallel loop of every launch: one iteration per run; returns how many raised
+    failed = 0
+    for r in prange(n_runs):
+        failed += _call(entry, r, n_runs, slots)
+    return failed
+
+
+_Entry = collections.namedtuple("_Entry", "address call slots")
+_entries = {}  # (run, argument keys) -> _Entry of run compiled for those argument types
+_TYPE_FLAGS = 0x503  # C and F contiguous, aligned, writeable: what Numba's array type says
+
+
+def _data(a):
+    # the address of a's first item: from_buffer is faster than a.ctypes, where it applies
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError, BufferError):  # read-only, strided or empty
+        return a.ctypes.data
+
+
+def _slots(args):
+    """(the key of the argument types, the values that go into the slots)."""
+    key, values = [], []
+    for a in args:
+        if isinstance(a, np.ndarray):
+            key.append((a.dtype.num, a.ndim, a.flags.num & _TYPE_FLAGS))
+            values += (0, 0, a.size, a.itemsize, _data(a), *a.shape, *a.strides)
+        else:
+            key.append(type(a))
+            values.append(0 if a is None else a)
+    return tuple(key), values
+
+
+def _entry(run, args):
+    argtypes = tuple(numba.typeof(a) for a in args)
+    formats = ["q" * (_ARRAY_SLOTS + 2 * t.ndim) if isinstance(t, types.Array)
+               else _scalar_format(t) for t in argtypes]
+    if None in formats:
+        bad = argtypes[formats.index(None)]
+        raise TypeError(f"launch: {run.__name__} got an argument of type {bad}; runs take "
+                        "arrays, numbers, booleans and None")
+    sig = (types.int64, types.int64) + argtypes
+    run.compile(sig)
+    result = run.overloads[sig]
+    if result.signature.return_type != types.none:
+        raise TypeError(f"launch: {run.__name__} must return None")
+    address = result.library.get_pointer_to_function(_entry_name(result.fndesc))
+    return _Entry(address, _ENTRY_C(address), struct.Struct("=" + "".join(formats)))
+
+
+def _in_this_thread(entry, n_runs, slots):
+    # the runs one after another (the call releases the GIL, as the kernels do)
+    return sum(entry.call(r, n_runs, slots) for r in range(n_runs))
+
+
+def launch(run, n_runs, *args):
+    """Call ``run(r, n_runs, *args)`` (made with :func:`launchable`) for ``r`` in
+    ``0 .. n_runs - 1``: on parallel threads, or on this one when ``n_runs`` is 1. An
+    exception raised in a run is raised again here. With parallel kernels off
+    (:func:`fastconv.config.set_parallel`), the runs go one after another on this thread."""
+    key, values = _slots(args)
+    entry = _entries.get((run, key))
+    if entry is None:
+        entry = _entries[run, key] = _entry(run, args)
+    slots = ctypes.create_string_buffer(entry.slots.size)
+    entry.slots.pack_into(slots, 0, *values)
+    if n_runs > 1 and config.parallel_enabled():
+        failed = _each_run(entry.address, n_runs, ctypes.addressof(slots))
+    else:
+        failed = _in_this_thread(entry, n_runs, ctypes.addressof(slots))
+    if failed:  # run them again, compiled with Python's exceptions, to raise here
+        again = numba.njit(run.py_func)
+        for r in range(n_runs):
+            again(r, n_runs, *args)
+        raise RuntimeError(f"launch: {run.__name__} failed")
