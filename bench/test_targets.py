@@ -69,3 +69,12 @@ def test_step_times_one_round():
         assert 0 < got[key] < 60 and got["rounds"][key] == [got[key]]
     ratio = got["book"] / got["fc64"]  # one round: both quartiles are its ratio
     assert targets.round_spread(got, "book", "fc64") == f"round by round {ratio:.1f}-{ratio:.1f}x"
+
+
+def test_compile_rows_judge_each_network_by_its_limit(monkeypatch):
+    # (import s, first-step s) of the cold and then the cached process of each network
+    times = {"SimpleConvNet": [(0.2, 5.9), (0.2, 0.3)], "DeepConvNet": [(0.2, 10.2), (0.2, 2.5)]}
+    monkeypatch.setattr(targets, "first_step", lambda net, cache: times[net].pop(0))
+    out = targets.check_compile()
+    assert [r["verdict"] for r in targets.rows] == ["PASS", "PASS", "FAIL", "FAIL"]
+    assert out["DeepConvNet"]["cold"]["first_step_s"] == 10.2

@@ -1,9 +1,9 @@
 """GEMM called from Numba kernels, through NumPy's own OpenBLAS (CBLAS, 64-bit integers).
 
-The convolution and Affine kernels call BLAS from inside their ``prange`` loops, through the
-symbols ``fastconv_cblas_dgemm`` / ``_sgemm``, which this module binds at import to NumPy's
-OpenBLAS (so Numba's on-disk cache holds no address), or, where NumPy's BLAS has no ILP64
-CBLAS GEMM (MKL, other builds), to a fallback compiled here with ``np.dot``. While fastconv's
+The convolution and Affine kernels call BLAS from their threads, through the symbols
+``fastconv_cblas_dgemm`` / ``_sgemm``, which this module binds at import to NumPy's OpenBLAS
+(so Numba's on-disk cache holds no address), or, where NumPy's BLAS has no ILP64 CBLAS GEMM
+(MKL, other builds), to a fallback compiled here with ``np.dot``. While fastconv's
 threads call BLAS, BLAS runs on one thread (:func:`one_blas_thread`): threads calling a
 multithreaded OpenBLAS wait on its lock.
 """

@@ -122,6 +122,15 @@ def _grad_before_relu(g, mask_n, idx, n, pool, dy):
 
 
 @inline
+def _ones_row(col):
+    # col with its last row (if any) set to ones: the bias row of the unfolded matrix.
+    # (The run functions allocate every buffer as a reshaped 1-D np.zeros: one form to compile)
+    if col.shape[0] > 0:
+        col[col.shape[0] - 1] = 1
+    return col
+
+
+@inline
 def _blocks(r, n_runs, N):
     # blocks b0..b1 of run r: contiguous, the runs as even as the blocks allow
     n_blocks = -(-N // BLOCK)
@@ -138,10 +147,11 @@ def _forward(r, n_runs, x, Wb, b, Wk, FH, FW, stride, pad, out, mask, idx):
     out_h, out_w = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
     P, Hp, Wp = out_h * out_w, H + 2 * pad, W + 2 * pad
     relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wk is not None
-    xp = np.zeros(C * Hp * Wp + FW - 1, dtype=out.dtype)
-    col = np.ones((0 if taps else K + 1, P), dtype=out.dtype)  # last row: ones, for b
-    wide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=out.dtype)
-    y = np.empty((FN, P if pool else 0), dtype=out.dtype)
+    dt = out.dtype
+    xp = np.zeros(C * Hp * Wp + FW - 1, dt)
+    col = _ones_row(np.zeros((0 if taps else K + 1) * P, dt).reshape(-1, P))  # for b
+    wide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dt)
+    y = np.zeros(FN * P if pool else 0, dt).reshape(FN, -1)
     b0, b1 = _blocks(r, n_runs, N)
     for n in range(b0 * BLOCK, min(N, b1 * BLOCK)):
         yn = y if pool else out[n].reshape(FN, P)
@@ -170,14 +180,15 @@ def _backward(r, n_runs, x, dout, W2T, Wt, FH, FW, stride, pad, mask, idx, dx, g
     S = C * Hp * Wp
     relu, pool, taps = mask.shape[0] > 0, idx.shape[0] > 0, Wt is not None
     need_dx = dx.shape[0] > 0
-    xp = np.zeros(S + FW - 1, dtype=grad.dtype)
-    dxp = np.zeros(S + FW - 1 if pad > 0 or taps else 0, dtype=grad.dtype)
-    col = np.ones((0 if taps else K + 1, P), dtype=grad.dtype)  # last row: ones, for db
-    dcol = np.empty((K if need_dx and not taps else 0, P), dtype=grad.dtype)
-    dwide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dtype=grad.dtype)
-    g = np.empty((FH * FW if taps else 0, FN, C), dtype=grad.dtype)
-    db = np.empty(FN, dtype=grad.dtype)
-    dy = np.empty((FN, P if relu else 0), dtype=grad.dtype)
+    dt = grad.dtype
+    xp = np.zeros(S + FW - 1, dt)
+    dxp = np.zeros(S + FW - 1 if pad > 0 or taps else 0, dt)
+    col = _ones_row(np.zeros((0 if taps else K + 1) * P, dt).reshape(-1, P))  # for db
+    dcol = np.zeros((K if need_dx and not taps else 0) * P, dt).reshape(-1, P)
+    dwide = np.zeros(FN * (Hp - FH + 1) * Wp if taps else 0, dt)
+    g = np.zeros((FH * FW if taps else 0) * FN * C, dt).reshape(-1, FN, C)
+    db = np.zeros(FN, dt)
+    dy = np.zeros(FN * P if relu else 0, dt).reshape(FN, -1)
     b0, b1 = _blocks(r, n_runs, N)
     for i in range(b0, b1):
         _zero(grad[i])
