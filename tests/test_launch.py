@@ -62,10 +62,14 @@ def test_an_exception_in_a_run_is_raised_in_the_caller(parallel):
 
 
 def test_bad_arguments_and_runs_are_refused():
-    with pytest.raises(TypeError, match="_raises_in_run_1 got an argument of type unicode"):
+    with pytest.raises(TypeError, match="argument 0 of _raises_in_run_1 is a str"):
         launch(_raises_in_run_1, 1, "text")
     with pytest.raises(TypeError, match="must return None"):
         launch(_returns, 1, np.zeros(1))
+    out = np.zeros(4)
+    launch(_raises_in_run_1, 1, out)
+    with pytest.raises(TypeError, match="dtype >f8"):  # not read as the native float64 above
+        launch(_raises_in_run_1, 1, out.astype(">f8"))
 
 
 def test_the_entry_comes_from_the_cache_in_a_new_process(tmp_path):

@@ -160,7 +160,7 @@ def _slots(args):
     key, values = [], []
     for a in args:
         if isinstance(a, np.ndarray):
-            key.append((a.dtype.num, a.ndim, a.flags.num & _TYPE_FLAGS))
+            key.append((a.dtype, a.ndim, a.flags.num & _TYPE_FLAGS))
             values += (0, 0, a.size, a.itemsize, _data(a), *a.shape, *a.strides)
         else:
             key.append(type(a))
@@ -168,14 +168,22 @@ def _slots(args):
     return tuple(key), values
 
 
+def _type(run, i, a):
+    try:
+        ty = numba.typeof(a)
+    except (ValueError, numba.core.errors.NumbaError):  # a non-native byte order, say
+        ty = None
+    if ty is None or not isinstance(ty, types.Array) and _scalar_format(ty) is None:
+        what = f"array of dtype {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__
+        raise TypeError(f"launch: argument {i} of {run.__name__} is a {what}; runs take "
+                        "native-endian arrays, numbers, booleans and None")
+    return ty
+
+
 def _entry(run, args):
-    argtypes = tuple(numba.typeof(a) for a in args)
+    argtypes = tuple(_type(run, i, a) for i, a in enumerate(args))
     formats = ["q" * (_ARRAY_SLOTS + 2 * t.ndim) if isinstance(t, types.Array)
                else _scalar_format(t) for t in argtypes]
-    if None in formats:
-        bad = argtypes[formats.index(None)]
-        raise TypeError(f"launch: {run.__name__} got an argument of type {bad}; runs take "
-                        "arrays, numbers, booleans and None")
     sig = (types.int64, types.int64) + argtypes
     run.compile(sig)
     result = run.overloads[sig]
