@@ -82,7 +82,7 @@ def _add_entry(context, library, fndesc):
             args.append(builder.icmp_unsigned("!=", byte, ir.Constant(byte.type, 0)))
         elif ty == types.none:
             args.append(cgutils.get_null_value(llty))
-        else:  # little-endian: the value in the slot's first bytes
+        else:  # the value in the slot's first bytes, where struct packs it
             args.append(builder.load(builder.bitcast(at, llty.as_pointer())))
         k += 1
     status, _ = context.call_conv.call_function(builder, run, fndesc.restype, fndesc.argtypes,
@@ -118,7 +118,7 @@ class _LaunchableCompiler(compiler.Compiler):
 
 def launchable(func):
     """Decorator: compile ``func(r, n_runs, *args)`` (no ``prange``, returns None) so that
-    :func:`launch` can run it; other kernels cannot call it."""
+    :func:`launch` can run it (Python cannot call it directly)."""
     return helper(func, pipeline_class=_LaunchableCompiler)
 
 
