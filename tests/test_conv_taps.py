@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import naive as nv
 from conftest import assert_close
-from fastconv.kernels import conv
+from fastconv.kernels import conv, conv_taps
 from test_kernels import conv_case
 
 
@@ -112,7 +112,7 @@ def test_nan_input_gives_the_books_nan_pattern_on_per_tap_layers(where, value):
         assert_close(a[finite], c[finite])
     assert not np.isnan(want[1]).all()  # some taps never meet the NaN
     assert conv.use_taps(x.shape, Wt.shape, 1, 1, True, np.float64)
-    assert not conv._all_finite(x.reshape(-1))
+    assert not conv_taps.all_finite(x.reshape(-1))
 
 
 @pytest.mark.parametrize("dt", [np.float64, np.float32])
@@ -120,12 +120,12 @@ def test_all_finite_finds_every_inf_and_nan(dt):
     """The per-tap backward's input test: any inf or NaN, wherever it sits (the loop's
     vector body or its tail); huge finite values whose sum overflows are finite."""
     a = np.full(37, np.finfo(dt).max / 2, dtype=dt)
-    assert conv._all_finite(a)
+    assert conv_taps.all_finite(a)
     for i in (0, 17, 36):
         for v in (np.nan, np.inf, -np.inf):
             b = a.copy()
             b[i] = v
-            assert not conv._all_finite(b)
-    assert conv._all_finite(np.empty(0, dt))
+            assert not conv_taps.all_finite(b)
+    assert conv_taps.all_finite(np.empty(0, dt))
 
 

@@ -30,8 +30,8 @@ from . import _checks as chk
 from ._blas import gemm, one_blas_thread
 from ._index import fill
 from ._launch import launch, launchable
-from .conv_taps import (backward_sample, forward_sample, pad_copy, tap_weights, taps_to_grad,
-                        use_taps)
+from .conv_taps import (all_finite, backward_sample, forward_sample, pad_copy, tap_weights,
+                        taps_to_grad, use_taps)
 from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
 
 # Samples per block. The blocks, not the threads, split the dW sum, so the thread count does
@@ -216,16 +216,6 @@ def _backward(r, n_runs, x, dout, W2T, Wt, FH, FW, stride, pad, mask, idx, dx, g
             taps_to_grad(g, db, grad[i])
 
 
-@helper(python=True)
-def _all_finite(flat):
-    # no early exit, so LLVM vectorises it (v - v is 0 for every finite v)
-    bad = False
-    for i in range(flat.shape[0]):
-        v = flat[i]
-        bad |= (v - v) != 0
-    return not bad
-
-
 def _pooled(shape):
     return shape[:2] + (shape[2] // 2, shape[3] // 2)
 
@@ -279,7 +269,7 @@ def _run_backward(func, dout, idx, mask, x, W, stride, pad, dtype, need_dx):
     # the per-tap wide grid multiplies input cells it never uses by zero: an inf or NaN there
     # would turn the book's finite dW into NaN, so such input takes the unfold
     taps = (use_taps(x.shape, W.shape, stride, pad, True, dt)
-            and _all_finite(x.reshape(-1)) and _all_finite(W2T.reshape(-1)))
+            and all_finite(x.reshape(-1)) and all_finite(W2T.reshape(-1)))
     Wt = tap_weights(W, dt, transposed=True) if taps else None
     dx = np.empty(x.shape if need_dx else (0,) + x.shape[1:], dtype=dt)
     grad = np.empty((-(-N // BLOCK), FN, K + 1), dtype=dt)

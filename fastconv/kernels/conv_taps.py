@@ -47,6 +47,18 @@ def tap_weights(W, dt, transposed=False):
     return np.ascontiguousarray(W.transpose(order).reshape(shape), dtype=dt)
 
 
+@helper(python=True)
+def all_finite(flat):
+    """Whether the 1-D array ``flat`` holds no inf or NaN (which the per-tap backward's wide
+    grid would spread into dW). No early exit, so LLVM vectorises it: v - v is 0 iff v is
+    finite."""
+    bad = False
+    for i in range(flat.shape[0]):
+        v = flat[i]
+        bad |= (v - v) != 0
+    return not bad
+
+
 @inline
 def _grid(x, FH, FW, pad):
     # C, the padded width Wp, out_h, out_w, a padded plane's S = Hp * Wp, the wide grid's L
