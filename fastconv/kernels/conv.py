@@ -205,13 +205,12 @@ def _backward(r, n_runs, x, dout, W2T, Wt, FH, FW, stride, pad, mask, idx, dx, g
                 continue
             _unfold(x, n, pad, xp, FH, FW, stride, out_h, out_w, col)
             gemm(d, col, grad[i], True, 1)
-            if need_dx and pad == 0:
+            if need_dx:  # with pad onto the padded planes, then their interior into dx[n]
                 gemm(W2T, d, dcol, False, 0)
-                _fold(dcol, FH, FW, stride, out_h, out_w, dx[n])
-            elif need_dx:  # onto the padded planes, then their interior into dx[n]
-                gemm(W2T, d, dcol, False, 0)
-                _fold(dcol, FH, FW, stride, out_h, out_w, dxp[:S].reshape(C, Hp, Wp))
-                pad_copy(dx[n], dxp, pad, False)
+                _fold(dcol, FH, FW, stride, out_h, out_w,
+                      dx[n] if pad == 0 else dxp[:S].reshape(C, Hp, Wp))
+                if pad > 0:
+                    pad_copy(dx[n], dxp, pad, False)
         if Wt is not None:
             taps_to_grad(g, db, grad[i])
 
