@@ -92,35 +92,6 @@ def _fold(dcol, FH, FW, stride, out_h, out_w, dst):
                             row[fw + i * stride] += s[i]
 
 
-@helper
-def _relu(y, mask_n):
-    # the book's ReLU on one sample's output, in place: mask = y <= 0, y[mask] = 0
-    yf, mf = y.reshape(y.size), mask_n.reshape(y.size)
-    for p in range(yf.shape[0]):
-        m = yf[p] <= 0
-        mf[p] = m
-        if m:
-            yf[p] = 0
-
-
-@helper
-def _grad_before_relu(g, mask_n, idx, n, pool, dy):
-    # dy (FN, P): the gradient before the ReLU, from g, the gradient of the ReLU's output or,
-    # with pool, of the pooled output (the pooling's backward first)
-    d, m = dy.reshape(dy.size), mask_n.reshape(dy.size)
-    if pool:
-        dy3 = dy.reshape(mask_n.shape)
-        for f in range(dy.shape[0]):
-            _maxpool_plane_backward_2x2s2(g[f], idx[n, f], dy3[f])
-        for p in range(d.shape[0]):
-            if m[p]:
-                d[p] = 0
-    else:
-        gd = g.reshape(dy.size)
-        for p in range(d.shape[0]):
-            d[p] = 0 if m[p] else gd[p]
-
-
 @inline
 def _ones_row(col):
     # col with its last row (if any) set to ones: the bias row of the unfolded matrix.
@@ -160,8 +131,13 @@ def _forward(r, n_runs, x, Wb, b, Wk, FH, FW, stride, pad, out, mask, idx):
         else:
             _unfold(x, n, pad, xp, FH, FW, stride, out_h, out_w, col)
             gemm(Wb, col, yn, False, 0)
-        if relu:
-            _relu(yn, mask[n])
+        if relu:  # the book's ReLU on the sample's output, in place: mask = y <= 0, y[mask] = 0
+            yf, mf = yn.reshape(yn.size), mask[n].reshape(yn.size)
+            for p in range(yf.shape[0]):
+                m = yf[p] <= 0
+                mf[p] = m
+                if m:
+                    yf[p] = 0
         if pool:
             y3 = yn.reshape(FN, out_h, out_w)
             for f in range(FN):
@@ -195,8 +171,19 @@ def _backward(r, n_runs, x, dout, W2T, Wt, FH, FW, stride, pad, mask, idx, dx, g
         _zero(g)
         _zero(db)
         for n in range(i * BLOCK, min(N, (i + 1) * BLOCK)):
-            if relu:
-                _grad_before_relu(dout[n], mask[n], idx, n, pool, dy)
+            if relu:  # the gradient before the ReLU (the pooling's backward first)
+                dyf, mf = dy.reshape(dy.size), mask[n].reshape(dy.size)
+                if pool:
+                    dy3 = dy.reshape(mask[n].shape)
+                    for f in range(FN):
+                        _maxpool_plane_backward_2x2s2(dout[n, f], idx[n, f], dy3[f])
+                    for p in range(dyf.shape[0]):
+                        if mf[p]:
+                            dyf[p] = 0
+                else:
+                    gd = dout[n].reshape(dy.size)
+                    for p in range(dyf.shape[0]):
+                        dyf[p] = 0 if mf[p] else gd[p]
                 d = dy
             else:
                 d = dout[n].reshape(FN, P)
