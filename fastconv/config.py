@@ -158,10 +158,10 @@ class _Helper(CPUDispatcher):
 
 
 def helper(func=None, *, python=False, pipeline_class=None):
-    """Decorator for njit helpers called from kernels (inlined by LLVM, no prange). Only a
-    helper made with ``python=True`` can be called from Python: the others skip compiling
-    the wrapper that converts Python objects. ``pipeline_class``: a Numba compiler pipeline
-    in place of the default one."""
+    """Decorator for njit helpers called from kernels (no prange; linked into each caller).
+    Only a helper made with ``python=True`` can be called from Python: the others skip
+    compiling the wrapper that converts Python objects. ``pipeline_class``: a Numba compiler
+    pipeline in place of the default one."""
     if func is None:
         return lambda f: helper(f, python=python, pipeline_class=pipeline_class)
     options = dict(nopython=True, fastmath=FASTMATH, nogil=True, error_model="numpy",
