@@ -30,7 +30,7 @@ from numba.extending import intrinsic
 from .. import config
 from ..config import CACHE, helper
 
-__all__ = ["launchable", "launch"]
+__all__ = ["launchable", "launch", "threads"]
 
 _I32, _I64, _BYTES = ir.IntType(32), ir.IntType(64), ir.IntType(8).as_pointer()
 # entry(r, n_runs, slots) -> nonzero when run r raised
@@ -195,6 +195,11 @@ def _entry(run, args):
 def _in_this_thread(entry, n_runs, slots):
     # the runs one after another (the call releases the GIL, as the kernels do)
     return sum(entry.call(r, n_runs, slots) for r in range(n_runs))
+
+
+def threads():
+    """How many runs go at once: fastconv's thread count, or 1 with parallel kernels off."""
+    return config.get_num_threads() if config.parallel_enabled() else 1
 
 
 def launch(run, n_runs, *args):

@@ -24,12 +24,11 @@ are the same convolution as plain loops, without BLAS: the benchmarks' "direct c
 import numpy as np
 from numba import prange
 
-from .. import config
 from ..config import helper, inline, kernel
 from . import _checks as chk
 from ._blas import gemm, one_blas_thread
 from ._index import fill
-from ._launch import launch, launchable
+from ._launch import launch, launchable, threads
 from .conv_taps import (all_finite, backward_sample, forward_sample, pad_copy, tap_weights,
                         taps_to_grad, use_taps)
 from .pooling import _maxpool_plane_2x2s2, _maxpool_plane_backward_2x2s2
@@ -207,8 +206,7 @@ def _pooled(shape):
 
 
 def _n_runs(N):
-    threads = config.get_num_threads() if config.parallel_enabled() else 1
-    return max(1, min(threads, -(-N // BLOCK)))
+    return max(1, min(threads(), -(-N // BLOCK)))
 
 
 def _run_forward(func, x, W, b, stride, pad, dtype, relu, pool):

@@ -6,10 +6,10 @@ are split over fastconv's threads instead, each calling BLAS on one thread: the 
 split where OpenBLAS would split it (never along the summed axis), so np.dot's numbers.
 """
 import numpy as np
-from .. import config
+
 from . import _checks as chk
 from ._blas import gemm_at, one_blas_thread
-from ._launch import launch, launchable
+from ._launch import launch, launchable, threads
 
 # The rows go in this many blocks, one GEMM each, whatever the thread count: BLAS may pick
 # another kernel for another number of rows, so the blocks, not the threads, fix the bits.
@@ -50,8 +50,7 @@ def matmul(a, b, trans_a=False, trans_b=False):
     M = opa.shape[0]
     out = np.empty((M, opb.shape[1]), dtype=dt)
     n_blocks = max(1, min(BLOCKS, M // MIN_ROWS))
-    threads = config.get_num_threads() if config.parallel_enabled() else 1
     with one_blas_thread():
-        launch(_matmul, min(threads, n_blocks), chk.contiguous(a.astype(dt, copy=False)),
+        launch(_matmul, min(threads(), n_blocks), chk.contiguous(a.astype(dt, copy=False)),
                chk.contiguous(b.astype(dt, copy=False)), trans_a, trans_b, n_blocks, out)
     return out

@@ -8,8 +8,7 @@ thread (:func:`~fastconv.kernels._launch.launch`).
 """
 import numpy as np
 
-from .. import config
-from ._launch import launch, launchable
+from ._launch import launch, launchable, threads
 
 
 SERIAL_BELOW = 1 << 14  # values; fewer: one run, since starting threads costs more
@@ -60,8 +59,7 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps=1e-7):
     flat = [_flat(a, shape, dtype) for a in (param, grad, m, v)]
     if any(a is None for a in flat):
         return False
-    parallel = config.parallel_enabled() and flat[0].size >= SERIAL_BELOW
     scalar = dtype.type  # what the book's Python floats become next to these arrays
-    launch(_adam_update, config.get_num_threads() if parallel else 1, *flat, np.float64(lr_t),
+    launch(_adam_update, threads() if flat[0].size >= SERIAL_BELOW else 1, *flat, np.float64(lr_t),
            scalar(1.0 - beta1), scalar(1.0 - beta2), scalar(eps))
     return True
