@@ -94,11 +94,27 @@ _BLAS = _controllers()
 CBLAS_SOURCE = _bind(_BLAS)  # what the kernels' GEMMs call: a library path or the fallback
 
 
+class _OneBlasThread:
+    # threadpoolctl's limit() without its bookkeeping, which costs more than a small kernel:
+    # the libraries' own get/set calls, and only where a count is not 1 already
+    def __enter__(self):
+        self.saved = [(c, c.get_num_threads()) for c in _BLAS.lib_controllers]
+        for c, n in self.saved:
+            if n not in (None, 1):
+                c.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        for c, n in self.saved:
+            if n not in (None, 1):
+                c.set_num_threads(n)
+
+
 def one_blas_thread():
     """Context: every loaded BLAS on one thread, its own count restored on exit."""
     if _BLAS is None:
         return contextlib.nullcontext()
-    return _BLAS.limit(limits=1)
+    return _OneBlasThread()
 
 
 @intrinsic

@@ -144,14 +144,7 @@ def _each_run(entry, n_runs, slots, failed):
 _Entry = collections.namedtuple("_Entry", "address call slots")
 _entries = {}  # (run, argument keys) -> _Entry of run compiled for those argument types
 _TYPE_FLAGS = 0x503  # C and F contiguous, aligned, writeable: what Numba's array type says
-
-
-def _data(a):
-    # the address of a's first item: from_buffer is faster than a.ctypes, where it applies
-    try:
-        return ctypes.addressof(ctypes.c_char.from_buffer(a))
-    except (TypeError, ValueError, BufferError):  # read-only, strided or empty
-        return a.ctypes.data
+_BUFFER_FLAGS = 0x401  # C contiguous and writeable: what ctypes' from_buffer takes
 
 
 def _slots(args):
@@ -159,8 +152,12 @@ def _slots(args):
     key, values = [], []
     for a in args:
         if isinstance(a, np.ndarray):
-            key.append((a.dtype, a.ndim, a.flags.num & _TYPE_FLAGS))
-            values += (0, 0, a.size, a.itemsize, _data(a), *a.shape, *a.strides)
+            flags = a.flags.num
+            key.append((a.dtype, a.ndim, flags & _TYPE_FLAGS))
+            # the first item's address: from_buffer is faster than a.ctypes, where it applies
+            data = (ctypes.addressof(ctypes.c_char.from_buffer(a))
+                    if flags & _BUFFER_FLAGS == _BUFFER_FLAGS and a.size else a.ctypes.data)
+            values += (0, 0, a.size, a.itemsize, data, *a.shape, *a.strides)
         else:
             key.append(type(a))
             values.append(0 if a is None else a)
