@@ -29,11 +29,12 @@ print(t1 - t0, time.perf_counter() - t2)
 """
 
 
-def first_step(net, cache_dir):
-    """(import seconds, first-step seconds) of ``net`` in a new process."""
+def first_step(net, cache_dir, cwd=None):
+    """(import seconds, first-step seconds) of ``net`` in a new process (started in ``cwd``:
+    the fastconv found there comes first)."""
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     done = subprocess.run([sys.executable, "-c", _FIRST_STEP, net], env=env, check=True,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=cwd)
     return tuple(map(float, done.stdout.split()))
 
 
