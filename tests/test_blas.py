@@ -1,5 +1,8 @@
 """fastconv.kernels._blas: the GEMM the convolution and Affine kernels call from Numba."""
-import ctypes
+import json
+import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -36,35 +39,58 @@ def test_gemm_rejects_mismatched_shapes():
         _call_gemm(A, np.ones((3, 2)), np.zeros((4, 3)), False, 0)
 
 
-def test_kernels_call_numpys_openblas_where_it_has_an_ilp64_cblas():
-    """With NumPy's own OpenBLAS wheel (scipy-openblas64), the kernels call its CBLAS; the
-    fallback is only for other BLAS builds."""
-    found, path = _blas._find_cblas(_blas._BLAS)
-    if found is None:
-        assert _blas.CBLAS_SOURCE.startswith("fallback")
-        pytest.skip("NumPy's BLAS exports no ILP64 CBLAS GEMM")
-    assert _blas.CBLAS_SOURCE == path
+# one process per route: the route is bound at import
+_ROUTE_PROBE = """
+import json, sys
+import numpy as np
+from fastconv.kernels import _blas
+from fastconv.kernels.matmul import matmul
+A = np.array([[1., 2., 3.], [4., 5., 6.]])       # hand-computed: A @ B = [[4, 2], [10, 5]]
+B = np.array([[1., 0.], [0., 1.], [1., 0.]])
+got = {}
+for dt in ("float64", "float32"):
+    a, b = A.astype(dt), B.astype(dt)
+    got[dt] = [matmul(a, b).tolist(), matmul(a.T.copy(), b, trans_a=True).tolist(),
+               matmul(a, b.T.copy(), trans_b=True).tolist(), str(matmul(a, b).dtype)]
+print(json.dumps({"route": _blas.ROUTE.name, "offered": [r.name for r in _blas.ROUTES],
+                  "got": got}))
+"""
 
 
-@pytest.mark.parametrize("kind, dtype, cfloat", [("d", np.float64, ctypes.c_double),
-                                                 ("s", np.float32, ctypes.c_float)])
-def test_fallback_has_the_cblas_signature_and_numbers(kind, dtype, cfloat):
-    """The np.dot fallback, called through its C address as the kernels would call it:
-    row-major, B transposed or not, alpha and beta."""
-    fn = _blas._fallback(kind)
-    i32, i64, vp = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
-    call = ctypes.CFUNCTYPE(None, i32, i32, i32, i64, i64, i64, cfloat, vp, i64, vp, i64,
-                            cfloat, vp, i64)(fn.address)
-    rng = np.random.default_rng(4)
-    A = rng.standard_normal((5, 7)).astype(dtype)
-    for trans_b, B in ((111, rng.standard_normal((7, 3))), (112, rng.standard_normal((3, 7)))):
-        B = B.astype(dtype)
-        C0 = rng.standard_normal((5, 3)).astype(dtype)
-        C = C0.copy()
-        call(101, 111, trans_b, 5, 3, 7, 2.0, A.ctypes.data, 7, B.ctypes.data, B.shape[1], 0.5,
-             C.ctypes.data, 3)
-        want = 2.0 * A @ (B.T if trans_b == 112 else B) + 0.5 * C0
-        np.testing.assert_allclose(C, want, rtol=1e-5)
+def _route_probe(route):
+    env = dict(os.environ, FASTCONV_BLAS=route)
+    done = subprocess.run([sys.executable, "-c", _ROUTE_PROBE], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_scipy_route_is_offered_everywhere_and_preferred_after_numpys():
+    assert "scipy" in [r.name for r in _blas.ROUTES]
+    assert [r.name for r in _blas.ROUTES] in (["scipy"], ["numpy", "scipy"])
+    for r in _blas.ROUTES:
+        assert r.dgemm and r.sgemm and r.libraries
+
+
+@pytest.mark.parametrize("route", ["numpy", "scipy"])
+def test_each_route_computes_the_product(route):
+    """Through each route the process offers, both dtypes, op(A) and op(B) transposed."""
+    if route not in [r.name for r in _blas.ROUTES]:
+        pytest.skip(f"this NumPy's BLAS exports no Fortran GEMM: no {route} route")
+    out = _route_probe(route)
+    assert out["route"] == route
+    for dt, (plain, ta, tb, dtype) in out["got"].items():
+        for got in (plain, ta, tb):
+            assert got == [[4, 2], [10, 5]]
+        assert dtype == dt
+
+
+def test_an_unknown_route_is_refused_naming_the_variable():
+    env = dict(os.environ, FASTCONV_BLAS="blis")
+    done = subprocess.run([sys.executable, "-c", "import fastconv.kernels.matmul"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "FASTCONV_BLAS='blis'" in done.stderr and "scipy" in done.stderr
 
 
 @numba.njit
@@ -99,3 +125,10 @@ def test_gemm_with_nothing_to_sum_scales_c():
     _call_gemm_at(False, False, 2, 3, 0, np.empty((2, 0)), 0, 0, np.empty((0, 3)), 0, 3, 0.5,
                   C, 0, 3)
     np.testing.assert_array_equal(C, np.ones((2, 3)))
+
+
+def test_gemm_refuses_sizes_an_lp64_blas_cannot_take():
+    C = np.zeros(2)
+    with pytest.raises(ValueError, match="2\\*\\*31"):
+        _call_gemm_at(False, False, 1, 2, 2, np.ones(4), 0, 2 ** 31, np.ones(4), 0, 2, 0.0, C,
+                      0, 2)
