@@ -19,7 +19,12 @@ Environment variables (read once, at import):
     ``workqueue`` layer, for parallel kernels in children.
 ``FASTCONV_CACHE``
     ``1`` (default) caches compiled kernels on disk (``__pycache__`` beside the sources, or
-    ``NUMBA_CACHE_DIR``), so a new process does not compile them again.
+    ``NUMBA_CACHE_DIR``), so a new process does not compile them again. A cached kernel is
+    used only while every source it was compiled from is unchanged (:data:`SOURCES_KEY`).
+``FASTCONV_BLAS``
+    Which BLAS the kernels' GEMMs call: ``numpy`` (NumPy's own library), ``scipy`` (SciPy's
+    ``cython_blas``) or ``auto`` (default: the first of the two that the process offers).
+    See ``fastconv info`` for the one in use.
 ``FASTCONV_FASTMATH``
     ``0`` (default). ``1`` lets LLVM reorder sums and drop NaN checks: faster, but the results
     are then no longer bit-stable and NaN no longer propagates. Needs a new process.
@@ -30,16 +35,18 @@ Environment variables (read once, at import):
     ``0`` (default): the book's rule, im2col-based layers compute and return float64.
     ``1``: layers keep float32 end to end (the "float32 mode").
 """
+import glob
+import hashlib
 import os
 import types
 
 import numba
-from numba.core import compiler, types as nb_types
+from numba.core import caching, compiler, types as nb_types
 from numba.core.registry import CPUDispatcher
 
 __all__ = ["kernel", "helper", "inline", "set_num_threads", "get_num_threads", "set_parallel",
            "parallel_enabled", "set_keep_dtype", "keep_dtype", "CACHE", "FASTMATH",
-           "threading_layer"]
+           "BLAS_ROUTE", "SOURCES_KEY", "cache_dir", "threading_layer"]
 
 
 def _env_flag(name, default):
@@ -51,6 +58,7 @@ def _env_flag(name, default):
 
 CACHE = _env_flag("FASTCONV_CACHE", True)
 FASTMATH = _env_flag("FASTCONV_FASTMATH", False)
+BLAS_ROUTE = os.environ.get("FASTCONV_BLAS", "").strip().lower() or "auto"
 if os.environ.get("FASTCONV_THREADING_LAYER"):  # asked for: Numba reads it at the first launch
     numba.config.THREADING_LAYER = os.environ["FASTCONV_THREADING_LAYER"]
 _state = {
@@ -113,6 +121,69 @@ def _renamed(func, suffix):
     return clone
 
 
+def _sources_key():
+    """SHA-256 of every source a kernel is compiled from: this file and ``kernels/*.py``."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for path in [__file__] + sorted(glob.glob(os.path.join(here, "kernels", "*.py"))):
+        with open(path, "rb") as f:
+            digest.update(os.path.basename(path).encode() + b"\0" + f.read())
+    return digest.hexdigest()
+
+
+# Numba keys a cached function on its own file only, never on the files it calls into, so
+# after an upgrade it could load machine code built against another version of a helper
+SOURCES_KEY = _sources_key()
+
+
+class _Locator:
+    """Numba's cache locator of one function, its freshness stamp widened to every source."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def get_source_stamp(self):
+        return self.base.get_source_stamp(), SOURCES_KEY
+
+
+class _CacheImpl(caching.CompileResultCacheImpl):
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._locator = _Locator(self._locator)
+
+
+class _Cache(caching.FunctionCache):
+    _impl_class = _CacheImpl
+
+
+class _Dispatcher(CPUDispatcher):
+    """Numba's dispatcher, with the on-disk cache keyed on all of fastconv's kernel sources."""
+
+    def enable_caching(self):
+        self._cache = _Cache(self.py_func)
+
+
+def jit(func, dispatcher_class=_Dispatcher, pipeline_class=None, **options):
+    """``numba.njit(**options)(func)``, cached (with ``FASTCONV_CACHE``) under
+    :data:`SOURCES_KEY`: every fastconv function Numba compiles goes through here."""
+    dispatcher = dispatcher_class(func, targetoptions=dict(options, nopython=True),
+                                  pipeline_class=pipeline_class or compiler.Compiler)
+    if CACHE:
+        dispatcher.enable_caching()
+    return dispatcher
+
+
+def cache_dir():
+    """The folder that holds the compiled kernels (None with ``FASTCONV_CACHE=0``)."""
+    if not CACHE:
+        return None
+    from .kernels import _launch
+    return _Cache(_launch._each_run.py_func).cache_path
+
+
 class _Kernel:
     """Serial and parallel Numba variants of one Python loop function.
 
@@ -125,9 +196,9 @@ class _Kernel:
         self.serial_below = serial_below
         self.__name__ = func.__name__
         self.__doc__ = func.__doc__
-        opts = dict(cache=CACHE, fastmath=FASTMATH, nogil=True, error_model="numpy")
-        self.serial = numba.njit(parallel=False, **opts)(_renamed(func, "__serial"))
-        self.parallel = numba.njit(parallel=True, **opts)(_renamed(func, "__parallel"))
+        opts = dict(fastmath=FASTMATH, nogil=True, error_model="numpy")
+        self.serial = jit(_renamed(func, "__serial"), parallel=False, **opts)
+        self.parallel = jit(_renamed(func, "__parallel"), parallel=True, **opts)
 
     def __call__(self, *args):
         if _state["parallel"]:
@@ -148,7 +219,7 @@ def kernel(func=None, *, serial_below=0):
     return _Kernel(func, serial_below)
 
 
-class _Helper(CPUDispatcher):
+class _Helper(_Dispatcher):
     """A Numba dispatcher compiled once per argument types: a call from another kernel with
     constant arguments (``gemm(..., True, 1)``) does not compile a variant per constant."""
 
@@ -164,13 +235,8 @@ def helper(func=None, *, python=False, pipeline_class=None):
     pipeline in place of the default one."""
     if func is None:
         return lambda f: helper(f, python=python, pipeline_class=pipeline_class)
-    options = dict(nopython=True, fastmath=FASTMATH, nogil=True, error_model="numpy",
-                   no_cfunc_wrapper=True, no_cpython_wrapper=not python)
-    dispatcher = _Helper(_renamed(func, ""), targetoptions=options,
-                         pipeline_class=pipeline_class or compiler.Compiler)
-    if CACHE:
-        dispatcher.enable_caching()
-    return dispatcher
+    return jit(_renamed(func, ""), _Helper, pipeline_class, fastmath=FASTMATH, nogil=True,
+               error_model="numpy", no_cfunc_wrapper=True, no_cpython_wrapper=not python)
 
 
 def inline(func):

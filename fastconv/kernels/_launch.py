@@ -28,7 +28,7 @@ from numba.core import cgutils, compiler, compiler_machinery, lowering, typed_pa
 from numba.extending import intrinsic
 
 from .. import config
-from ..config import CACHE, helper
+from ..config import helper
 
 __all__ = ["launchable", "launch", "threads"]
 
@@ -97,10 +97,15 @@ class _EntryLower(lowering.Lower):
         _add_entry(self.context, self.library, self.fndesc)
 
 
+# a reload (IPython's autoreload) runs this module again in the same globals: the pass it
+# registers again needs a name of its own, as Numba refuses a registered name
+_loads = globals().get("_loads", 0) + 1
+
+
 @compiler_machinery.register_pass(mutates_CFG=True, analysis_only=False)
 class _EntryLowering(typed_passes.NativeLowering):
     """Numba's lowering, plus the entry a launch calls."""
-    _name = "fastconv_entry_lowering"
+    _name = "fastconv_entry_lowering" + ("" if _loads == 1 else f"_{_loads}")
 
     @property
     def lowering_class(self):
@@ -110,8 +115,11 @@ class _EntryLowering(typed_passes.NativeLowering):
 class _LaunchableCompiler(compiler.Compiler):
     def define_pipelines(self):
         pm = compiler.DefaultPassBuilder.define_nopython_pipeline(self.state)
-        pm.passes = [(_EntryLowering if p is typed_passes.NativeLowering else p, what)
-                     for p, what in pm.passes]
+        lowering = [i for i, (p, _) in enumerate(pm.passes) if p is typed_passes.NativeLowering]
+        if len(lowering) != 1:  # the entry is added by the one lowering pass it replaces
+            raise RuntimeError(f"launch: Numba {numba.__version__}'s nopython pipeline has "
+                               f"{len(lowering)} NativeLowering passes; fastconv expects one")
+        pm.passes[lowering[0]] = (_EntryLowering, pm.passes[lowering[0]][1])
         pm.finalize()
         return [pm]
 
@@ -133,12 +141,14 @@ def _call(typingctx, entry, r, n_runs, slots):
     return types.int32(types.int64, types.int64, types.int64, types.int64), codegen
 
 
-@numba.njit(parallel=True, cache=CACHE, nogil=True)
 def _each_run(entry, n_runs, slots, failed):
     # the parallel loop of every launch: one iteration per run; failed[r]: whether run r raised
     # (an array, not a sum: a prange reduction takes twice as long to compile)
     for r in prange(n_runs):
         failed[r] = _call(entry, r, n_runs, slots)
+
+
+_each_run = config.jit(_each_run, parallel=True, nogil=True)
 
 
 _Entry = collections.namedtuple("_Entry", "address call slots")
@@ -186,6 +196,8 @@ def _entry(run, args):
     if result.signature.return_type != types.none:
         raise TypeError(f"launch: {run.__name__} must return None")
     address = result.library.get_pointer_to_function(_entry_name(result.fndesc))
+    if not address:  # a run compiled without the entry pass (from a stale cache, say)
+        raise RuntimeError(f"launch: {run.__name__} was compiled without its entry")
     return _Entry(address, _ENTRY_C(address), struct.Struct("=" + "".join(formats)))
 
 
