@@ -1,4 +1,4 @@
-"""The ``fastconv`` command: ``train``, ``evaluate`` and ``run``.
+"""The ``fastconv`` command: ``train``, ``evaluate``, ``run`` and ``info``.
 
 Each subcommand is one function decorated with :func:`command`: it receives its argparse
 parser, adds its options and returns the handler ``handler(args) -> exit code``. Adding a
@@ -367,4 +367,18 @@ def _run(args):
             tb = tb.tb_next
         traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
         return 1
+    return 0
+
+
+@command("info", help="versions, the BLAS the kernels call, threads, cache folder and modes: "
+                      "what to look at when fastconv is slow, and to paste into a bug report")
+def _info_command(parser):
+    parser.add_argument("--json", action="store_true", help="print it as JSON")
+    return _info
+
+
+def _info(args):
+    from .info import collect, format_info
+    info = collect()
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
