@@ -118,6 +118,8 @@ class SoftmaxWithLoss:
                              f"shape {np.shape(x)}")
         y = softmax(x)
         loss = cross_entropy_error(y, t)  # checks t against y's shape
+        if config.keep_dtype():  # NumPy 1 divides the float32 sum by the batch in float64
+            loss = y.dtype.type(loss)
         self.t, self.y, self.loss = t, y, loss
         return loss
 
