@@ -10,7 +10,9 @@ quartiles. A step's speed also depends on where a process's memory and threads l
 the two checkouts are compared over many processes.
 
 Use it to judge a change: ``git worktree add /tmp/before HEAD~1``, then
-``python -m bench.ab /tmp/before .``.
+``python -m bench.ab /tmp/before .``. To judge a stack (other NumPy, SciPy or Numba
+versions), give B another environment's Python: ``python -m bench.ab . . --python-b
+/path/to/venv/bin/python --fail-above 1.2`` (B then keeps its kernel cache apart from A's).
 """
 import argparse
 import os
@@ -45,9 +47,9 @@ print(np.median(times[3:]), fastconv.__file__)
 """
 
 
-def step_seconds(checkout, net, dtype, steps):
+def step_seconds(checkout, net, dtype, steps, python=sys.executable, env=None):
     """Median seconds of a Trainer step in a new process running ``checkout``'s fastconv."""
-    done = subprocess.run([sys.executable, "-c", _STEPS, net, dtype, str(steps)],
+    done = subprocess.run([python, "-c", _STEPS, net, dtype, str(steps)], env=env,
                           cwd=checkout, check=True, capture_output=True, text=True)
     seconds, module = done.stdout.split()
     if not module.startswith(checkout):  # an installed fastconv would shadow the checkout's
@@ -62,12 +64,13 @@ def cold_seconds(checkout, net):
 
 
 def compare(a, b, pairs, measure):
-    """``(A's times, B's times)``, ``pairs`` each, the order alternating pair by pair."""
-    times = {a: [], b: []}
+    """``(A's times, B's times)``, ``pairs`` each, the order alternating pair by pair
+    (``measure(a)`` and ``measure(b)``; a and b may be equal)."""
+    times = ([], [])
     for i in range(pairs):
-        for checkout in ((a, b) if i % 2 == 0 else (b, a)):
-            times[checkout].append(measure(checkout))
-    return np.array(times[a]), np.array(times[b])
+        for side in ((0, 1) if i % 2 == 0 else (1, 0)):
+            times[side].append(measure((a, b)[side]))
+    return np.array(times[0]), np.array(times[1])
 
 
 def summary(ta, tb, unit="ms", scale=1e3):
@@ -91,6 +94,10 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=100, help="timed steps per process")
     parser.add_argument("--cold", action="store_true",
                         help="time the first step with an empty kernel cache instead")
+    parser.add_argument("--python-b", default=sys.executable,
+                        help="the Python that runs B (another environment's), default this one")
+    parser.add_argument("--fail-above", type=float, metavar="RATIO",
+                        help="exit with 1 when the median of B/A is above RATIO")
     args = parser.parse_args(argv)
     a, b = (os.path.abspath(d) for d in (args.a, args.b))
     for d in (a, b):
@@ -100,12 +107,26 @@ def main(argv=None):
         ta, tb = compare(a, b, args.pairs, lambda d: cold_seconds(d, args.net))
         print(f"{args.net} cold first step: {summary(ta, tb, 's', 1)}")
     else:
-        step_seconds(a, args.net, args.dtype, 1)  # each checkout fills its kernel cache
-        step_seconds(b, args.net, args.dtype, 1)
-        ta, tb = compare(a, b, args.pairs,
-                         lambda d: step_seconds(d, args.net, args.dtype, args.steps))
+        with tempfile.TemporaryDirectory() as cache:
+            # another Python gets its own kernel cache: two Numba versions would overwrite
+            # each other's
+            env_b = (None if args.python_b == sys.executable
+                     else dict(os.environ, NUMBA_CACHE_DIR=cache))
+            side_a, side_b = (a, sys.executable, None), (b, args.python_b, env_b)
+
+            def measure(side, steps=args.steps):
+                checkout, python, env = side
+                return step_seconds(checkout, args.net, args.dtype, steps, python, env)
+
+            measure(side_a, 1)  # each side fills its kernel cache
+            measure(side_b, 1)
+            ta, tb = compare(side_a, side_b, args.pairs, measure)
         print(f"{args.net} {args.dtype} step: {summary(ta, tb)}")
+        if args.fail_above is not None and np.median(tb / ta) > args.fail_above:
+            print(f"B/A above {args.fail_above}: failed")
+            return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
