@@ -9,7 +9,9 @@ Usage::
     python -m bench.report -- -k conv      # anything after -- goes to pytest
 
 The JSON is pytest-benchmark's, slimmed (raw timings and CPU flags dropped) and saved as
-``benchmark.json`` beside the report. Smoke runs write under ``bench/results/smoke/``.
+``benchmark.json`` beside the report. Smoke runs write under ``bench/results/smoke/``. A run
+into ``bench/results`` also writes its summary between the bench-report markers of README.md
+and of each translation (``READMES``).
 """
 import argparse
 import json
@@ -307,23 +309,26 @@ def write_report(data, out_dir, png_name="ops.png"):
                     "`simple_pool1`) and the networks end to end (`train_step`: gradient + "
                     "Adam update + loss at batch 100; `inference`: accuracy over 10,000 images, "
                     "100 at a time).", ""] + summary_table(table, impls)
-        update_readme(summary)
+        for name in READMES:
+            update_readme(summary, ROOT / name)
     return out_dir / "REPORT.md"
 
 
 README_BEGIN = "<!-- bench-report:begin (written by python -m bench.report) -->"
 README_END = "<!-- bench-report:end -->"
+# README.md and its translations, which carry the same block (tools/readmes.py checks them)
+READMES = ("README.md", "README.ja.md", "README.zh-CN.md", "README.ko.md")
 
 
 def update_readme(block, readme=ROOT / "README.md"):
     """Put ``block`` (lines) between the README's bench-report markers; no markers, no change."""
-    text = readme.read_text()
+    text = readme.read_text(encoding="utf-8")
     if README_BEGIN not in text or README_END not in text:
         return False
     head, rest = text.split(README_BEGIN, 1)
     _, tail = rest.split(README_END, 1)
     body = "\n".join(line for line in block).strip("\n")
-    readme.write_text(f"{head}{README_BEGIN}\n{body}\n{README_END}{tail}")
+    readme.write_text(f"{head}{README_BEGIN}\n{body}\n{README_END}{tail}", encoding="utf-8")
     return True
 
 
