@@ -73,9 +73,11 @@ _UNTOUCHED_PROBE = """
 import json, os, sys
 import numpy as np
 a = np.ones((300, 300)); a @ a  # NumPy's OpenBLAS loaded and its threads started
+import ctypes
 from threadpoolctl import ThreadpoolController, threadpool_info
-libs = [c.dynlib for c in ThreadpoolController().lib_controllers
-        if c.internal_api == "openblas" and hasattr(c.dynlib, "openblas_thread_timeout")]
+libs = [ctypes.CDLL(c.filepath) for c in ThreadpoolController().lib_controllers
+        if c.internal_api == "openblas"]  # (threadpoolctl < 3.2 has no .dynlib)
+libs = [lib for lib in libs if hasattr(lib, "openblas_thread_timeout")]
 def state():
     return [dict(os.environ), [lib.openblas_thread_timeout() for lib in libs],
             {i["filepath"]: i["num_threads"] for i in threadpool_info()}]

@@ -127,7 +127,8 @@ class _OneBlasThread:
 
 
 def one_blas_thread():
-    """Context: every loaded BLAS on one thread, its own count restored on exit."""
+    """Context: the BLAS the kernels call (:data:`ROUTE`) on one thread, its own count
+    restored on exit."""
     if _BLAS is None:
         return contextlib.nullcontext()
     return _OneBlasThread()
