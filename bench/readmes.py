@@ -5,8 +5,8 @@ and the block that ``python -m bench.report`` writes between the bench-report ma
 
 Usage::
 
-    python -m tools.readmes            # list every difference; exit status 1 if there is one
-    python -m tools.readmes --sync     # copy README.md's code blocks and table into each
+    python -m bench.readmes            # list every difference; exit status 1 if there is one
+    python -m bench.readmes --sync     # copy README.md's code blocks and table into each
                                        # translation, then list what needs a hand (prose)
 """
 import argparse
@@ -136,7 +136,7 @@ def sync(original, translation, name="translation"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tools.readmes", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.readmes", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sync", action="store_true",
                         help="rewrite the translations' code blocks and table from README.md")

@@ -316,7 +316,7 @@ def write_report(data, out_dir, png_name="ops.png"):
 
 README_BEGIN = "<!-- bench-report:begin (written by python -m bench.report) -->"
 README_END = "<!-- bench-report:end -->"
-# README.md and its translations, which carry the same block (tools/readmes.py checks them)
+# README.md and its translations, which carry the same block (bench/readmes.py checks them)
 READMES = ("README.md", "README.ja.md", "README.zh-CN.md", "README.ko.md")
 
 

@@ -1,14 +1,13 @@
 """The translated READMEs carry README.md's code blocks, in order, and its benchmark block."""
 import os
 import re
-import sys
 
 import pytest
 
+from bench import readmes
+from bench.report import README_BEGIN, README_END, READMES
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from bench.report import README_BEGIN, README_END, READMES  # noqa: E402
-from tools import readmes  # noqa: E402
 
 TRANSLATIONS = READMES[1:]
 
@@ -45,7 +44,7 @@ TRANSLATED = ORIGINAL.replace("Install:", "インストール:").replace("Run:",
 def test_translation_matches_readme(name):
     problems = readmes.differences(read("README.md"), read(name), name)
     assert not problems, ("\n".join(problems)
-                          + "\nfix: python -m tools.readmes --sync (from the repository root)")
+                          + "\nfix: python -m bench.readmes --sync (from the repository root)")
 
 
 def test_the_four_readmes_have_one_identical_benchmark_block():
