@@ -72,7 +72,8 @@ def load_npz(path):
         The file cannot be read.
     ValueError
         It is not a zip file (truncated files are not), a member's bytes do not match its
-        CRC-32 (corrupted), or an array needs pickle (object arrays are never loaded).
+        CRC-32 (corrupted), or an array needs pickle (object arrays are never loaded). The
+        message reads after the file's name: ``f"{path} {exc}"``.
     """
     path = os.fspath(path)
     try:
@@ -82,9 +83,10 @@ def load_npz(path):
     except OSError:
         raise
     except Exception as exc:  # truncated or garbage bytes fail in many ways
-        raise ValueError(f"not a complete .npz file ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"is truncated or not an .npz file ({type(exc).__name__}: {exc})") \
+            from None
     if bad is not None:
-        raise ValueError(f"member {bad!r} does not match its CRC-32: the file is corrupted")
+        raise ValueError(f"is corrupted: member {bad!r} does not match its CRC-32")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {name: z[name] for name in z.files}
@@ -94,9 +96,9 @@ def load_npz(path):
         if "allow_pickle" in str(exc):  # object arrays need pickle: refused
             raise ValueError(f"holds pickled objects, which are never loaded ({exc})") \
                 from None
-        raise ValueError(f"not a valid .npz file ({exc})") from None
+        raise ValueError(f"is not a valid .npz file ({exc})") from None
     except Exception as exc:  # a well-formed zip of malformed .npy headers
-        raise ValueError(f"not a valid .npz file ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"is not a valid .npz file ({type(exc).__name__}: {exc})") from None
 
 
 def atomic_write(path, write, check=None):

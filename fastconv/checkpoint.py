@@ -77,7 +77,7 @@ def read_checkpoint(path):
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupted: {exc}") from None
+        raise CheckpointError(f"checkpoint {path} {exc}") from None
     header = entries.pop(HEADER, None)
     try:
         info = json.loads(str(header.item()))
@@ -112,8 +112,8 @@ class CheckpointFolder:
     def latest(self, warn=None):
         """The newest checkpoint that reads back whole, or None if the folder has none.
 
-        ``warn(message)`` is called for each newer one that could not be read. The one found
-        starts this run's lineage.
+        ``warn(message)`` is called for each newer one that could not be read, naming it and
+        why. The one found starts this run's lineage.
 
         Raises
         ------
@@ -126,9 +126,9 @@ class CheckpointFolder:
                 found = read_checkpoint(path)
             except CheckpointError as exc:
                 errors.append(str(exc))
-                if warn is not None:
-                    warn(f"{exc}; trying the one before it")
                 continue
+            for error in errors if warn is not None else ():
+                warn(f"{error}; using {os.path.basename(found.path)}, the newest sound one")
             self.continue_from(found.path)
             return found
         if errors:
