@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import hide_module
+from conftest import TouchOnLoad, hide_module
 from synthetic import write_tiny_mnist
 from fastconv import cli, config
 from fastconv.datasets import mnist
@@ -223,20 +223,12 @@ def _params_file(tmp_path):
     return str(path)
 
 
-class _Evil:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
 def test_bad_params_files_are_clear_errors(tiny_mnist, tmp_path, capsys):
     text = tmp_path / "text.pkl"
     text.write_text("not a pickle\n")
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pkl"
-    evil.write_bytes(pickle.dumps({"W1": _Evil(marker)}))
+    evil.write_bytes(pickle.dumps({"W1": TouchOnLoad(marker)}))
     deep = tmp_path / "deep.pkl"
     DeepConvNet().save_params(str(deep))
     cases = [(text, "not a valid params file"),
