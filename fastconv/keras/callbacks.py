@@ -9,6 +9,7 @@ weights and history of a fit never stopped, to the bit. When ``fit`` completes, 
 checkpoints are deleted (``delete_checkpoint=True``), as in Keras.
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -137,7 +138,6 @@ class BackupAndRestore:
 
 
 def _warn(message):
-    import warnings
     warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
