@@ -1,17 +1,19 @@
 """Safe file input/output shared by the params files and the MNIST cache.
 
 ``safe_unpickle`` rebuilds dicts, lists, tuples, strings, numbers and NumPy arrays and refuses
-every other global, so a crafted pickle cannot run code. ``atomic_write`` writes through a
+every other global, so a crafted pickle cannot run code. ``load_npz`` reads a NumPy ``.npz``
+without pickle at all, checking every member's CRC-32 first. ``atomic_write`` writes through a
 temporary file in the target folder and renames it, so readers never see half a file.
 """
 import collections
 import os
 import pickle
 import tempfile
+import zipfile
 
 import numpy as np
 
-__all__ = ["safe_unpickle", "atomic_write"]
+__all__ = ["safe_unpickle", "load_npz", "atomic_write"]
 
 
 def _latin1_encode(text, encoding):
@@ -61,6 +63,44 @@ def safe_unpickle(fileobj):
     return _ArraysOnlyUnpickler(fileobj, encoding="latin1").load()
 
 
+def load_npz(path):
+    """Every array of an ``.npz`` file as ``{name: ndarray}``, with no pickle code run.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    ValueError
+        It is not a zip file (truncated files are not), a member's bytes do not match its
+        CRC-32 (corrupted), or an array needs pickle (object arrays are never loaded). The
+        message reads after the file's name: ``f"{path} {exc}"``.
+    """
+    path = os.fspath(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            # np.load reads only what is asked for: test every member's checksum first
+            bad = archive.testzip()
+    except OSError:
+        raise
+    except Exception as exc:  # truncated or garbage bytes fail in many ways
+        raise ValueError(f"is truncated or not an .npz file ({type(exc).__name__}: {exc})") \
+            from None
+    if bad is not None:
+        raise ValueError(f"is corrupted: member {bad!r} does not match its CRC-32")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {name: z[name] for name in z.files}
+    except OSError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # object arrays need pickle: refused
+            raise ValueError(f"holds pickled objects, which are never loaded ({exc})") \
+                from None
+        raise ValueError(f"is not a valid .npz file ({exc})") from None
+    except Exception as exc:  # a well-formed zip of malformed .npy headers
+        raise ValueError(f"is not a valid .npz file ({type(exc).__name__}: {exc})") from None
+
+
 def atomic_write(path, write, check=None):
     """Write ``path`` through a temp file in the same folder, then ``os.replace``.
 
@@ -79,9 +119,20 @@ def atomic_write(path, write, check=None):
             check(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache may be shared
         os.replace(tmp, path)
+        _fsync_dir(directory)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def _fsync_dir(directory):
+    # the rename itself must reach the disk before a crash for the new file to be there
+    if hasattr(os, "O_DIRECTORY"):  # POSIX; Windows cannot open a folder
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

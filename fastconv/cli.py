@@ -6,13 +6,9 @@ subcommand (e.g. ``bench``) is adding one such function.
 """
 import argparse
 import contextlib
-import json
 import os
 import sys
-import time
 import traceback
-
-from .trainer import Trainer
 
 __all__ = ["main", "command", "CommandError"]
 
@@ -134,155 +130,8 @@ def _predict_labels(network, x, batch_size=100):
 
 
 # ---------------------------------------------------------------------------------- train ----
-class _ProgressTrainer(Trainer):
-    """The book's Trainer with a tqdm bar and per-epoch timings instead of prints."""
-
-    def train(self, progress=True):
-        """Run the book's ``max_iter`` steps, then its final evaluation on the whole test set
-        (``final_test_acc``), with the train accuracy on the per-epoch sample beside it
-        (``final_train_acc``); the bar shows the latest evaluation."""
-        from tqdm import tqdm
-        self.epoch_starts = []
-        bar = tqdm(total=self.max_iter, unit="step", disable=not progress,
-                   dynamic_ncols=True, mininterval=0.5)
-        postfix = {}
-        with bar:
-            for _ in range(self.max_iter):
-                evaluated = len(self.train_acc_list)
-                self.train_step()
-                postfix = {"epoch": f"{max(self.current_epoch, 1)}/{self.epochs}",
-                           "loss": f"{self.train_loss_list[-1]:.4f}"}
-                if len(self.train_acc_list) > evaluated:  # an epoch began: the book prints
-                    self.epoch_starts.append(time.perf_counter())
-                    elapsed = self.epoch_starts[-1] - self.epoch_starts[0]
-                    bar.write(f"epoch {self.current_epoch}/{self.epochs} [{elapsed:.1f} s]: "
-                              f"train acc {self.train_acc_list[-1]:.4f}, "
-                              f"test acc {self.test_acc_list[-1]:.4f}")
-                if self.train_acc_list:
-                    postfix["train_acc"] = f"{self.train_acc_list[-1]:.4f}"
-                    postfix["test_acc"] = f"{self.test_acc_list[-1]:.4f}"
-                bar.set_postfix(postfix, refresh=False)
-                bar.update(1)
-            self.end_time = time.perf_counter()
-            n = self.evaluate_sample_num_per_epoch
-            self.final_train_acc = float(self.network.accuracy(self.x_train[:n],
-                                                               self.t_train[:n]))
-            self.final_test_acc = float(self.network.accuracy(self.x_test, self.t_test))
-            postfix.update(train_acc=f"{self.final_train_acc:.4f}",
-                           test_acc=f"{self.final_test_acc:.4f}")
-            bar.set_postfix(postfix, refresh=True)
-
-
-def _loss_summary(losses, iter_per_epoch):
-    import numpy as np
-    loss = np.asarray(losses, dtype=np.float64)
-    step = max(int(round(iter_per_epoch)), 1)
-    per_epoch = [float(loss[i:i + step].mean()) for i in range(0, len(loss), step)]
-    return {"first": float(loss[0]), "last": float(loss[-1]), "min": float(loss.min()),
-            "mean_last_epoch": per_epoch[-1], "per_epoch_mean": per_epoch,
-            "iterations": int(loss.size)}
-
-
-@command("train", help="train SimpleConvNet (default) or DeepConvNet on MNIST with the "
-                       "book's settings")
-def _train_command(parser):
-    _add_common_options(parser)
-    parser.add_argument("--epochs", type=_positive_int, default=20, help="default 20")
-    parser.add_argument("--train-size", type=_positive_int, default=None,
-                        help="use the first N training images (default: all 60,000)")
-    parser.add_argument("--batch-size", type=_positive_int, default=100, help="default 100")
-    parser.add_argument("--lr", type=float, default=0.001, help="Adam learning rate "
-                        "(default 0.001)")
-    parser.add_argument("--eval-samples", type=_positive_int, default=1000,
-                        help="train/test images evaluated per epoch (default 1000)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="seed np.random before building the network")
-    parser.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return _train
-
-
-def _train(args):
-    import numpy as np
-
-    from . import __version__, config
-    from .models import MODELS
-    from .plots import plot_accuracy, plot_filters, plot_loss
-
-    start = time.perf_counter()
-    _require_matplotlib()
-    out = args.out or os.path.join("runs", args.model)
-    _make_dir(out)
-    threads = _set_threads(args.threads)
-    (x_train, t_train), (x_test, t_test) = _load_data()
-    if args.train_size is not None:
-        if args.train_size > len(x_train):
-            raise CommandError(f"--train-size {args.train_size} exceeds the {len(x_train)} "
-                               "training images")
-        x_train, t_train = x_train[:args.train_size], t_train[:args.train_size]
-
-    with _dtype_mode(args.dtype) as dtype:
-        if dtype == np.float32:  # float32 mode: data in float32 too (the loader's already are)
-            x_train = x_train.astype(np.float32, copy=False)
-            x_test = x_test.astype(np.float32, copy=False)
-        if args.seed is not None:
-            np.random.seed(args.seed)
-        network = MODELS[args.model](dtype=dtype)
-        W1_before = network.params['W1'].copy()
-        print(f"fastconv train: {type(network).__name__}, {len(x_train)} training images, "
-              f"{args.epochs} epochs, batch {args.batch_size}, Adam lr {args.lr}, {args.dtype}, "
-              f"{threads} threads", flush=True)
-        trainer = _ProgressTrainer(
-            network, x_train, t_train, x_test, t_test, epochs=args.epochs,
-            mini_batch_size=args.batch_size, optimizer='Adam', optimizer_param={'lr': args.lr},
-            evaluate_sample_num_per_epoch=args.eval_samples, verbose=False)
-        train_start = time.perf_counter()
-        trainer.train(progress=not args.no_progress)
-        train_time = trainer.end_time - train_start
-        test_acc = trainer.final_test_acc
-        params_path = os.path.join(out, "params.pkl")
-        network.save_params(params_path)
-
-    title = f"{type(network).__name__} on MNIST ({len(x_train)} training images, {args.dtype})"
-    # the book's evaluations at the start of each epoch, then the final one after the last
-    curve = {"epochs": list(range(len(trainer.train_acc_list))) + [args.epochs],
-             "train_acc": [float(a) for a in trainer.train_acc_list] + [trainer.final_train_acc],
-             "test_acc": [float(a) for a in trainer.test_acc_list] + [test_acc]}
-    plot_accuracy(curve["train_acc"], curve["test_acc"], os.path.join(out, "accuracy.png"),
-                  title=title, epochs=curve["epochs"])
-    plot_loss(trainer.train_loss_list, os.path.join(out, "loss.png"),
-              iter_per_epoch=trainer.iter_per_epoch, title=title)
-    plot_filters(W1_before, network.params['W1'], os.path.join(out, "filters.png"))
-
-    marks = trainer.epoch_starts + [trainer.end_time]
-    epoch_times = [b - a for a, b in zip(marks, marks[1:])]
-    steps_per_s = trainer.max_iter / train_time if train_time > 0 else float("nan")
-    wall = time.perf_counter() - start
-    metrics = {
-        "model": type(network).__name__,
-        "settings": {"epochs": args.epochs, "mini_batch_size": args.batch_size,
-                     "optimizer": "Adam", "lr": args.lr, "train_size": len(x_train),
-                     "test_size": len(x_test), "evaluate_sample_num_per_epoch": args.eval_samples,
-                     "dtype": args.dtype, "threads": threads,
-                     "parallel": config.parallel_enabled(), "seed": args.seed},
-        "train_acc": [float(a) for a in trainer.train_acc_list],
-        "test_acc": [float(a) for a in trainer.test_acc_list],
-        "accuracy_curve": curve,
-        "loss": _loss_summary(trainer.train_loss_list, trainer.iter_per_epoch),
-        "final_test_acc": test_acc,
-        "wall_time_s": wall, "train_time_s": train_time, "epoch_times_s": epoch_times,
-        "iterations": trainer.max_iter, "steps_per_s": steps_per_s,
-        "versions": {"fastconv": __version__, "numpy": np.__version__},
-    }
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-
-    per_epoch = train_time / args.epochs
-    print(f"test accuracy: {test_acc:.4f} ({len(x_test)} test images)")
-    print(f"wall time: {wall:.1f} s (training {train_time:.1f} s, {per_epoch:.2f} s/epoch, "
-          f"{steps_per_s:.1f} steps/s)")
-    print(f"wrote params.pkl, accuracy.png, loss.png, filters.png, metrics.json to {out}")
-    return 0
+# in its own module (checkpoints, signals, resume); imported here to register it first
+from . import cli_train  # noqa: E402,F401
 
 
 # ------------------------------------------------------------------------------- evaluate ----

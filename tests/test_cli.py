@@ -4,8 +4,6 @@ The data are four small IDX files in a temporary FASTCONV_DATA folder; the loade
 table (``fastconv.datasets.mnist.SHA256``, which its API lets tests replace) gets their
 digests, and network access is off.
 """
-import gzip
-import hashlib
 import json
 import os
 import pickle
@@ -15,31 +13,14 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import hide_module
+from conftest import TouchOnLoad, hide_module
+from synthetic import write_tiny_mnist
 from fastconv import cli, config
 from fastconv.datasets import mnist
 from fastconv.models import DeepConvNet, SimpleConvNet
 
-N_TRAIN, N_TEST = 200, 100
+N_TRAIN, N_TEST = 200, 100  # write_tiny_mnist's default sizes
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def write_tiny_mnist(folder):
-    """Four IDX files: digits drawn as bright bars, so the labels are learnable at all."""
-    rng = np.random.default_rng(0)
-    digests = {}
-    for prefix, n in (("train", N_TRAIN), ("t10k", N_TEST)):
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        for i, d in enumerate(labels):
-            images[i, 2 * d + 3:2 * d + 6, 4:24] = 255
-        for kind, magic, body in (("images", 2051, images), ("labels", 2049, labels)):
-            dims = [n, 28, 28] if kind == "images" else [n]
-            data = np.array([magic] + dims, dtype=">u4").tobytes() + body.tobytes()
-            name = f"{prefix}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
-            (folder / (name + ".gz")).write_bytes(gzip.compress(data))
-            digests[name] = hashlib.sha256(data).hexdigest()
-    return digests
 
 
 def _data_env(mp, folder, home):
@@ -242,20 +223,12 @@ def _params_file(tmp_path):
     return str(path)
 
 
-class _Evil:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
 def test_bad_params_files_are_clear_errors(tiny_mnist, tmp_path, capsys):
     text = tmp_path / "text.pkl"
     text.write_text("not a pickle\n")
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pkl"
-    evil.write_bytes(pickle.dumps({"W1": _Evil(marker)}))
+    evil.write_bytes(pickle.dumps({"W1": TouchOnLoad(marker)}))
     deep = tmp_path / "deep.pkl"
     DeepConvNet().save_params(str(deep))
     cases = [(text, "not a valid params file"),

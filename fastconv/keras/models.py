@@ -31,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..optimizer import SGD
+from .callbacks import FitState, backup_callback
 from .layers import Input, Layer, Output
 from .losses import get_loss
 from .metrics import get_metric
@@ -184,7 +185,7 @@ class Model:
             raise RuntimeError(f"{where}: call compile(learning_rate, loss_fcn) first")
 
     # ------------------------------------------------------------------ training
-    def fit(self, x, y, batch_size=-1, epochs=1, verbose=1, shuffle=True):
+    def fit(self, x, y, batch_size=-1, epochs=1, verbose=1, shuffle=True, callbacks=None):
         """Train with plain gradient descent.
 
         Parameters
@@ -199,6 +200,9 @@ class Model:
         shuffle : bool
             Draw a new order (``np.random``) before every epoch; ``False`` keeps the order
             (time order, for a Recurrent layer).
+        callbacks : list, optional
+            ``[BackupAndRestore(backup_dir)]`` (:mod:`fastconv.keras.callbacks`): back up
+            the run as it goes, and continue an interrupted one from its backup.
 
         Returns
         -------
@@ -222,45 +226,61 @@ class Model:
                              f"{batch_size!r}")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+        backup = backup_callback(callbacks)
         batch_size = min(int(batch_size), N)
         n_batches = -(-N // batch_size)
         metric = self.metric
-        history = {metric.name: np.zeros(epochs), "loss": np.zeros(epochs)}
+        state = FitState(epochs, metric.name)
+        history = state.history
+        if backup is not None:
+            backup.on_train_begin(self, state, {"samples": N, "batch_size": batch_size,
+                                                "shuffle": bool(shuffle), "epochs": epochs},
+                                  n_batches)
         if verbose:
             print("Model train start.")
             print("=" * 65)
-        for epoch in range(epochs):
-            order = np.random.permutation(N) if shuffle else np.arange(N)
-            loss_sum, metric_sum, seen = 0.0, 0.0, 0
+        for epoch in range(state.epoch, epochs):
+            if state.order is None:
+                state.order = np.random.permutation(N) if shuffle else np.arange(N)
             t0 = time.perf_counter()
             bar = None
             if verbose == 1:
-                bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                bar = tqdm(total=n_batches, initial=state.start // batch_size,
+                           desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                            file=sys.stdout, leave=True, dynamic_ncols=True)
-            for start in range(0, N, batch_size):
-                idx = order[start:start + batch_size]
+            for start in range(state.start, N, batch_size):
+                idx = state.order[start:start + batch_size]
                 xb, yb = x[idx], y[idx]
                 a = self.forward(xb)
                 loss = self._backward(yb)
                 self._optimizer.update(self.params(), self._grads())
                 nb = len(idx)
-                loss_sum += loss * nb
-                metric_sum += metric.total(a, yb)
-                seen += nb
+                state.loss_sum += loss * nb
+                state.metric_sum += metric.total(a, yb)
+                state.seen += nb
+                state.start = start + nb
                 if bar is not None:
-                    bar.set_postfix({metric.name: f"{metric_sum / seen:.4f}",
-                                     "loss": f"{loss_sum / seen:.4f}"}, refresh=False)
+                    bar.set_postfix({metric.name: f"{state.metric_sum / state.seen:.4f}",
+                                     "loss": f"{state.loss_sum / state.seen:.4f}"},
+                                    refresh=False)
                     bar.update(1)
+                if backup is not None and state.start < N:
+                    backup.on_batch_end(self, state)
             if bar is not None:
                 bar.close()
-            history["loss"][epoch] = loss_sum / N
-            history[metric.name][epoch] = metric_sum / N
+            history["loss"][epoch] = state.loss_sum / N
+            history[metric.name][epoch] = state.metric_sum / N
+            state.next_epoch(epoch + 1)
+            if backup is not None:
+                backup.on_epoch_end(self, state)
             if verbose:
                 print("epoch %8s/%-8s\t%s: %-10s\tloss: %-10s\ttime: %.1fs"
                       % (epoch + 1, epochs, metric.name,
                          np.round(history[metric.name][epoch], 6),
                          np.round(history["loss"][epoch], 6), time.perf_counter() - t0))
                 print("=" * 65)
+        if backup is not None:
+            backup.on_train_end()
         return history
 
     # ------------------------------------------------------------------ inference

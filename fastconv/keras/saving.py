@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 
+from .._safeio import load_npz
 from .layers import LAYER_CLASSES, Input
 
 __all__ = ["save_model", "load_model", "h5py_available", "FORMAT"]
@@ -127,11 +128,9 @@ def _write_npz(path, entries):
 
 def _read_npz(path):
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except ValueError as exc:  # object arrays need pickle: refused
-        raise ValueError(f"load_model: {path} holds pickled objects, which are never "
-                         f"loaded ({exc})") from None
+        return load_npz(path)
+    except ValueError as exc:  # pickled objects are refused, not loaded
+        raise ValueError(f"load_model: {path} {exc}") from None
 
 
 def _write_h5(path, entries, h5py):
