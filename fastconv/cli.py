@@ -6,6 +6,7 @@ subcommand (e.g. ``bench``) is adding one such function.
 """
 import argparse
 import contextlib
+import json
 import os
 import sys
 import traceback
