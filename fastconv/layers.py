@@ -1,8 +1,12 @@
 """The book's ``common/layers.py``: same classes, constructors, attributes and numbers.
 
 Relu, Convolution, Pooling and AvgPooling call the Numba kernels of ``fastconv.kernels``;
-Affine's products run on fastconv's threads (``kernels.matmul``); SoftmaxWithLoss, Dropout,
-BatchNormalization and Sigmoid are already one or two NumPy calls and stay as in the book.
+SoftmaxWithLoss, Dropout, BatchNormalization and Sigmoid are already one or two NumPy calls
+and stay as in the book. Below the sizes of :mod:`fastconv.sizes` (where a kernel's fixed
+cost is more than NumPy's whole call) Relu runs the book's own expression. Affine's products
+are the book's ``np.dot``, except after a convolution (4-D input) at sizes where OpenBLAS
+would start its threads: those run on fastconv's threads (``kernels.matmul``), beside the
+convolution kernels' own.
 
 dtype rule (the book's): im2col returns float64, so Convolution and Pooling return float64
 whatever the input. With :func:`fastconv.config.set_keep_dtype` (float32 mode) they keep
@@ -11,10 +15,13 @@ float32 data and float32 parameters in float32.
 import numpy as np
 
 from . import config
+from .sizes import BOOK_BELOW
 from .functions import cross_entropy_error, sigmoid, softmax
 from .kernels import activation, conv, pooling
 from .kernels.matmul import matmul
 from .util import im2col
+
+_RELU_BOOK_BELOW = BOOK_BELOW["relu"]
 
 __all__ = ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "Dropout", "BatchNormalization",
            "Convolution", "Pooling", "AvgPooling"]
@@ -35,11 +42,22 @@ class Relu:
         self.mask = None
 
     def forward(self, x):
+        if type(x) is np.ndarray and x.size < _RELU_BOOK_BELOW:
+            # the book's lines, out[mask] = 0 written as np.putmask (one call, the same values)
+            self.mask = mask = x <= 0
+            out = x.copy()
+            np.putmask(out, mask, 0)
+            return out
         out, self.mask = activation.relu_forward(x)
         return out
 
     def backward(self, dout):
-        return activation.relu_backward(dout, self.mask)
+        mask = self.mask
+        if (type(dout) is np.ndarray and dout.size < _RELU_BOOK_BELOW and mask is not None
+                and dout.shape == mask.shape):
+            np.putmask(dout, mask, 0)  # the book's dout[mask] = 0
+            return dout
+        return activation.relu_backward(dout, mask)
 
 
 def _check_dout(func, dout, expected):
@@ -63,8 +81,17 @@ class Sigmoid:
         return out
 
     def backward(self, dout):
-        _check_dout("Sigmoid.backward", dout, None if self.out is None else np.shape(self.out))
-        return dout * (1.0 - self.out) * self.out
+        out = self.out
+        if out is None or getattr(dout, "shape", None) != out.shape:
+            _check_dout("Sigmoid.backward", dout, None if out is None else np.shape(out))
+        return dout * (1.0 - out) * out
+
+
+# Affine's products are the book's np.dot, except after a convolution (4-D input) from this
+# many multiply-adds (M*N*K) on: there np.dot would start OpenBLAS's threads (it runs smaller
+# products on one), which keep spinning after it returns, on the cores the next convolution
+# kernel needs. Those run on fastconv's threads (kernels.matmul), BLAS on one thread each.
+BLAS_THREADS_FROM = 262144
 
 
 class Affine:
@@ -79,22 +106,39 @@ class Affine:
         self.db = None
 
     def forward(self, x):
-        self.original_x_shape = x.shape
-        x = x.reshape(x.shape[0], -1)
+        shape = x.shape
+        x = x.reshape(shape[0], -1)
+        W = self.W
+        if len(shape) == 4 and x.shape[0] * W.size >= BLAS_THREADS_FROM:
+            self._check_x(x, shape)
+            out = matmul(x, W) + self.b  # on fastconv's threads (see BLAS_THREADS_FROM)
+        else:
+            try:
+                out = np.dot(x, W) + self.b
+            except ValueError:
+                self._check_x(x, shape)
+                raise
+        self.original_x_shape = shape
+        self.x = x
+        return out
+
+    def _check_x(self, x, shape):
         if x.shape[1] != self.W.shape[0]:
             raise ValueError(f"Affine.forward: x has {x.shape[1]} features per sample (shape "
-                             f"{self.original_x_shape}) but W has shape {self.W.shape}")
-        self.x = x
-        return matmul(self.x, self.W) + self.b
+                             f"{shape}) but W has shape {self.W.shape}")
 
     def backward(self, dout):
-        expected = (self.x.shape[0], self.W.shape[1])
-        if dout.shape != expected:
-            raise ValueError(f"Affine.backward: dout must have shape {expected}, got "
-                             f"{dout.shape}")
-        dx = matmul(dout, self.W, trans_b=True)
-        self.dW = matmul(self.x, dout, trans_a=True)
-        self.db = np.sum(dout, axis=0)
+        x, W = self.x, self.W
+        if getattr(dout, "shape", None) != (x.shape[0], W.shape[1]):
+            raise ValueError(f"Affine.backward: dout must have shape {(x.shape[0], W.shape[1])}"
+                             f", got {np.shape(dout)}")
+        if len(self.original_x_shape) == 4 and x.shape[0] * W.size >= BLAS_THREADS_FROM:
+            dx = matmul(dout, W, trans_b=True)
+            self.dW = matmul(x, dout, trans_a=True)
+        else:
+            dx = np.dot(dout, W.T)
+            self.dW = np.dot(x.T, dout)
+        self.db = dout.sum(axis=0)  # the book's np.sum(dout, axis=0), without its dispatch
         return dx.reshape(*self.original_x_shape)
 
 
@@ -113,7 +157,7 @@ class SoftmaxWithLoss:
         self.t = None  # labels: one-hot or indices
 
     def forward(self, x, t):
-        if np.ndim(x) != 2:
+        if getattr(x, "ndim", None) != 2 and np.ndim(x) != 2:
             raise ValueError(f"SoftmaxWithLoss.forward: x must be 2-D (batch, classes), got "
                              f"shape {np.shape(x)}")
         y = softmax(x)
@@ -149,10 +193,12 @@ class Dropout:
         return x * (1.0 - self.dropout_ratio)
 
     def backward(self, dout):
-        if self.mask is None:
+        mask = self.mask
+        if mask is None:
             raise ValueError("Dropout.backward: no mask; call forward(x, train_flg=True) first")
-        _check_dout("Dropout.backward", dout, self.mask.shape)
-        return dout * self.mask
+        if getattr(dout, "shape", None) != mask.shape:
+            _check_dout("Dropout.backward", dout, mask.shape)
+        return dout * mask
 
 
 class BatchNormalization:
@@ -178,13 +224,17 @@ class BatchNormalization:
         self.dbeta = None
 
     def forward(self, x, train_flg=True):
-        if np.ndim(x) < 2:
+        if getattr(x, "ndim", 0) < 2:
             raise ValueError(f"BatchNormalization.forward: x must have a batch axis, (N, D) or "
                              f"(N, C, H, W), got shape {np.shape(x)}")
         self.input_shape = x.shape
         if x.ndim != 2:
             x = x.reshape(x.shape[0], -1)
-        self._check_sizes(x.shape[1])
+        D = x.shape[1]
+        if (getattr(self.gamma, "size", -1) != D or getattr(self.beta, "size", -1) != D
+                or getattr(self.running_mean, "size", D) != D
+                or getattr(self.running_var, "size", D) != D):
+            self._check_sizes(D)
         out = self.__forward(x, train_flg)
         return out.reshape(*self.input_shape)
 
@@ -220,7 +270,8 @@ class BatchNormalization:
                                  f"sample but {name} has shape {np.shape(value)}")
 
     def backward(self, dout):
-        _check_dout("BatchNormalization.backward", dout, self.input_shape)
+        if getattr(dout, "shape", None) != self.input_shape or self.input_shape is None:
+            _check_dout("BatchNormalization.backward", dout, self.input_shape)
         if dout.ndim != 2:
             dout = dout.reshape(dout.shape[0], -1)
         dx = self.__backward(dout)
