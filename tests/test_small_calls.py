@@ -10,7 +10,7 @@ import pytest
 import naive as nv
 from conftest import assert_close
 from fastconv import config, functions, layers, optimizer, sizes
-from fastconv.kernels import activation, im2col, pooling
+from fastconv.kernels import activation, im2col, optim, pooling
 from fastconv.layers import Affine, Relu, SoftmaxWithLoss
 
 TWIN = os.path.join(os.path.dirname(__file__), "book_twin")
@@ -193,7 +193,7 @@ def test_adam_runs_the_books_lines_on_small_arrays(monkeypatch, spy):
     shapes = {"W1": (784, 50), "b1": (50,), "W2": (50, 10), "b2": (10,)}
     params = {k: rng.standard_normal(s) for k, s in shapes.items()}
     ref = {k: v.copy() for k, v in params.items()}
-    fused = spy(optimizer, "adam_update")
+    fused = spy(optim, "adam_update")
     mine, book = optimizer.Adam(), nv.BookAdam()
     for _ in range(3):
         grads = {k: rng.standard_normal(s) for k, s in shapes.items()}
