@@ -14,7 +14,7 @@ gradient loop over a list of layers, with every run that :meth:`ConvRelu.span` a
 import numpy as np
 
 from .kernels import conv as conv_kernels
-from .layers import Convolution, Dropout, Pooling, Relu, _compute_dtype
+from .layers import Affine, Convolution, Dropout, Pooling, Relu, _compute_dtype
 
 __all__ = ["ConvRelu", "forward_layers", "backward_layers"]
 
@@ -119,7 +119,7 @@ def forward_layers(layers, x, train_flg=None):
 def backward_layers(layers, dout):
     """The book's backward loop over ``layers`` in reverse order, with the runs
     :func:`forward_layers` fused done as one pass too. The first layer's dx is not needed
-    (nothing reads it), so a Convolution there skips it; returns None."""
+    (nothing reads it), so a Convolution or an Affine there skips it; returns None."""
     layers = list(layers)
     i = len(layers) - 1
     while i >= 0:
@@ -133,7 +133,7 @@ def backward_layers(layers, dout):
                     break
         else:
             layer = layers[i]
-            if isinstance(layer, Convolution) and i == 0:
+            if isinstance(layer, (Convolution, Affine)) and i == 0:
                 layer.backward(dout, need_dx=False)
             else:
                 dout = layer.backward(dout)

@@ -127,19 +127,21 @@ class Affine:
             raise ValueError(f"Affine.forward: x has {x.shape[1]} features per sample (shape "
                              f"{shape}) but W has shape {self.W.shape}")
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
+        """Set ``dW``, ``db`` and return dx; ``need_dx=False`` (not in the book: for a
+        network's input layer, whose dx nobody reads) skips dx and returns None."""
         x, W = self.x, self.W
         if getattr(dout, "shape", None) != (x.shape[0], W.shape[1]):
             raise ValueError(f"Affine.backward: dout must have shape {(x.shape[0], W.shape[1])}"
                              f", got {np.shape(dout)}")
-        if len(self.original_x_shape) == 4 and x.shape[0] * W.size >= BLAS_THREADS_FROM:
-            dx = matmul(dout, W, trans_b=True)
-            self.dW = matmul(x, dout, trans_a=True)
-        else:
-            dx = np.dot(dout, W.T)
-            self.dW = np.dot(x.T, dout)
+        threads = len(self.original_x_shape) == 4 and x.shape[0] * W.size >= BLAS_THREADS_FROM
+        dx = None
+        if need_dx:
+            dx = matmul(dout, W, trans_b=True) if threads else np.dot(dout, W.T)
+            dx = dx.reshape(*self.original_x_shape)
+        self.dW = matmul(x, dout, trans_a=True) if threads else np.dot(x.T, dout)
         self.db = dout.sum(axis=0)  # the book's np.sum(dout, axis=0), without its dispatch
-        return dx.reshape(*self.original_x_shape)
+        return dx
 
 
 class SoftmaxWithLoss:

@@ -87,6 +87,21 @@ def test_affine_after_a_convolution_runs_on_fastconv_threads_where_blas_would(sp
     assert dx.shape == x.shape and layer.original_x_shape == x.shape
 
 
+@pytest.mark.parametrize("shape", [(3, 784), (100, 30, 12, 12)])
+def test_affine_backward_without_dx_sets_the_same_gradients(shape):
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape)
+    W, b = rng.standard_normal((int(np.prod(shape[1:])), 20)), rng.standard_normal(20)
+    dout = rng.standard_normal((shape[0], 20))
+    full, lean = Affine(W, b), Affine(W, b)
+    full.forward(x), lean.forward(x)
+    dx = full.backward(dout)
+    assert lean.backward(dout, need_dx=False) is None and dx.shape == shape
+    assert same_bits(lean.dW, full.dW) and same_bits(lean.db, full.db)
+    for got, want in zip((dx, full.dW, full.db), nv.book_affine_backward(dout, x, W)):
+        assert_close(got, want)
+
+
 def test_affine_errors_name_the_sizes():
     layer = Affine(np.zeros((784, 50)), np.zeros(50))
     with pytest.raises(ValueError, match=r"x has 783 features.*W has shape \(784, 50\)"):
