@@ -53,8 +53,11 @@ class Relu:
 
     def backward(self, dout):
         mask = self.mask
-        if (type(dout) is np.ndarray and dout.size < _RELU_BOOK_BELOW and mask is not None
-                and dout.shape == mask.shape):
+        try:  # not an array, or no forward yet: the kernel's wrapper names the problem
+            small = dout.size < _RELU_BOOK_BELOW and dout.shape == mask.shape
+        except AttributeError:
+            small = False
+        if small:
             np.putmask(dout, mask, 0)  # the book's dout[mask] = 0
             return dout
         return activation.relu_backward(dout, mask)
@@ -82,7 +85,11 @@ class Sigmoid:
 
     def backward(self, dout):
         out = self.out
-        if out is None or getattr(dout, "shape", None) != out.shape:
+        try:
+            same = dout.shape == out.shape
+        except AttributeError:  # no forward yet, or dout not an array: checked below
+            same = False
+        if not same:
             _check_dout("Sigmoid.backward", dout, None if out is None else np.shape(out))
         return dout * (1.0 - out) * out
 
@@ -196,9 +203,14 @@ class Dropout:
 
     def backward(self, dout):
         mask = self.mask
-        if mask is None:
-            raise ValueError("Dropout.backward: no mask; call forward(x, train_flg=True) first")
-        if getattr(dout, "shape", None) != mask.shape:
+        try:
+            same = dout.shape == mask.shape
+        except AttributeError:  # no mask yet, or dout not an array: checked below
+            same = False
+        if not same:
+            if mask is None:
+                raise ValueError("Dropout.backward: no mask; call forward(x, train_flg=True) "
+                                 "first")
             _check_dout("Dropout.backward", dout, mask.shape)
         return dout * mask
 
