@@ -29,5 +29,7 @@ SERIAL_BELOW = {
     "relu": 1 << 17,  # kernels.activation: x.size
     "adam": 1 << 18,  # kernels.optim: the parameter array's size (784 x 100 is 78,400)
     "pooling": 1 << 18,  # kernels.pooling: the input's size
-    "im2col": 1 << 18,  # kernels.im2col (im2col, col2im, unfold, fold): col's size
+    # util.im2col and col2im: the book's callers multiply col with np.dot right after (its
+    # BLAS threads would meet fastconv's), and one thread is already faster than the book's
+    "im2col": 1 << 24,  # kernels.im2col (im2col, col2im, unfold, fold): col's size
 }
