@@ -148,29 +148,6 @@ def test_two_layer_net():
     assert net.accuracy(x, t) == np.sum(np.argmax(twin.predict(x), axis=1) == t) / 8
 
 
-@pytest.mark.parametrize("net_class", ["TwoLayerNet", "MultiLayerNetExtend"])
-def test_accuracy_in_blocks_of_rows_is_the_whole_sets(net_class):
-    # float32 images as the book's load_mnist gives, more rows than one block, a last
-    # partial block; the twin predicts the whole set at once as the book does
-    from fastconv.models import multi_layer_net
-    rng = np.random.default_rng(3)
-    n = 2 * multi_layer_net.ACCURACY_ROWS + 77
-    x = rng.random((n, 20), dtype=np.float32)
-    t = rng.integers(0, 4, n)
-    np.random.seed(4)
-    if net_class == "TwoLayerNet":
-        net, layers = TwoLayerNet(20, 9, 4, weight_init_std=0.5), 1
-    else:
-        net, layers = MultiLayerNetExtend(20, [9, 7], 4, use_batchnorm=True, use_dropout=True), 2
-    twin = BookMLP({k: v.copy() for k, v in net.params.items()}, layers,
-                   use_batchnorm=net_class != "TwoLayerNet",
-                   use_dropout=net_class != "TwoLayerNet")
-    expected = np.sum(np.argmax(twin.predict(x), axis=1) == t) / float(n)
-    assert 0.1 < expected < 0.9
-    assert net.accuracy(x, t) == expected
-    assert net.accuracy(x, np.eye(4)[t]) == expected
-
-
 def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="activation"):
         MultiLayerNet(6, [5], 3, activation='tanh')

@@ -6,8 +6,7 @@ import numpy as np
 from ..fusion import backward_layers
 from ..gradient import numerical_gradient
 from ..layers import Affine, Relu, SoftmaxWithLoss
-from .multi_layer_net import ACCURACY_ROWS
-from .simple_convnet import batched_accuracy
+from .multi_layer_net import one_batch_accuracy
 
 __all__ = ["TwoLayerNet"]
 
@@ -48,9 +47,8 @@ class TwoLayerNet:
         return self.lastLayer.forward(y, t)
 
     def accuracy(self, x, t):
-        """Share of ``x`` classified as ``t`` (indices or one-hot), predicted
-        ``ACCURACY_ROWS`` rows at a time (see :mod:`.multi_layer_net`)."""
-        return batched_accuracy(self.predict, x, t, ACCURACY_ROWS)
+        """Share of ``x`` classified as ``t`` (indices or one-hot), in one batch."""
+        return one_batch_accuracy(self.predict(x), t)
 
     def numerical_gradient(self, x, t):
         """Gradients ``W1, b1, W2, b2`` by central differences (for gradient checks)."""
