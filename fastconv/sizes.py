@@ -15,7 +15,7 @@ thread waking the other threads (slow on a machine whose idle cores sleep). So
 
 Sizes count values (elements of the layer's input, of a parameter array, of col).
 """
-__all__ = ["BOOK_BELOW", "SERIAL_BELOW"]
+__all__ = ["BOOK_BELOW", "SERIAL_BELOW", "AFFINE_THREADS_FROM"]
 
 # --- table: written by python -m bench.small --tune ---
 # AMD EPYC, 2 cores, NumPy 2.4.6, Numba 0.68.1
@@ -33,3 +33,10 @@ SERIAL_BELOW = {
     # BLAS threads would meet fastconv's), and one thread is already faster than the book's
     "im2col": 1 << 24,  # kernels.im2col (im2col, col2im, unfold, fold): col's size
 }
+
+# Affine after a convolution (4-D input): from this many multiply-adds (M*N*K) on, np.dot would
+# start OpenBLAS's threads (it runs smaller products on one), which keep spinning after it
+# returns, on the cores the next convolution kernel needs. Such products run on fastconv's
+# threads instead (kernels.matmul), BLAS on one thread each. Elsewhere (the MLPs) the
+# neighbours are NumPy's, and the products are the book's np.dot at every size.
+AFFINE_THREADS_FROM = 262144

@@ -75,7 +75,7 @@ def test_affine_after_a_convolution_runs_on_fastconv_threads_where_blas_would(sp
     x = rng.standard_normal((N, 30, 12, 12))
     W, b = rng.standard_normal((4320, 50)), rng.standard_normal(50)
     dout = rng.standard_normal((N, 50))
-    assert (N * W.size >= layers.BLAS_THREADS_FROM) == (N == 3)
+    assert (N * W.size >= sizes.AFFINE_THREADS_FROM) == (N == 3)
     matmuls = spy(layers, "matmul")
     layer = Affine(W, b)
     out = layer.forward(x)
