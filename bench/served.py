@@ -12,15 +12,19 @@ Contenders, per network (SimpleConvNet, DeepConvNet), rounds interleaved:
   far the machine's noise alone moves a ratio in this run.
 
 Each step is the Trainer's: gradient, Adam update, loss, on a batch of 100 random images.
+With ``--after-numpy`` each timed step comes right after a step of the book's NumPy
+algorithm (``bench.twins``, not timed): its BLAS threads are then still spinning.
 """
 import argparse
 import importlib
 import os
 import sys
+import time
 
 import numpy as np
 
 from bench.common import interleaved_timings
+from bench.twins import make_runner
 from fastconv import dropin
 from fastconv.models import DeepConvNet, SimpleConvNet, book
 from fastconv.trainer import Trainer
@@ -61,11 +65,24 @@ def trainer_step(cls, n_train=2000):
     return trainer.train_step
 
 
+def after(first, step):
+    """``step`` run right after ``first``; ``.seconds``: each call's time of ``step`` alone."""
+    def run():
+        first()
+        t0 = time.perf_counter()
+        step()
+        run.seconds.append(time.perf_counter() - t0)
+    run.seconds = []
+    return run
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--book", help="a checkout of the book's repository")
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    parser.add_argument("--after-numpy", action="store_true",
+                        help="time each step right after a step of the book's NumPy code")
     args = parser.parse_args(argv)
 
     for name in args.networks:
@@ -76,8 +93,14 @@ def main(argv=None):
             contenders["book file"] = book_class(args.book, chapter, module, served=False)
         contenders["fastconv.models A/A"] = mine
         steps = [trainer_step(cls) for cls in contenders.values()]
+        if args.after_numpy:
+            steps = [after(make_runner("numpy_im2col", name, np.float64, 100).step, step)
+                     for step in steps]
         times = interleaved_timings(steps, args.rounds, warmup=2)
-        print(f"{name}: ms per Trainer step over {args.rounds} interleaved rounds; speed "
+        if args.after_numpy:
+            times = [step.seconds[-len(t):] for step, t in zip(steps, times)]
+        print(f"{name}: ms per Trainer step over {args.rounds} interleaved rounds"
+              f"{', each after a NumPy step of the book' if args.after_numpy else ''}; speed "
               "relative to fastconv.models (>1 is faster)")
         print(f"  {'contender':20s} {'class':45s} {'median':>8s} {'min':>8s} {'median':>7s} "
               f"{'min':>7s}")

@@ -91,11 +91,11 @@ def test_twins_agree(net):
 def test_the_book_twin_steps_with_the_books_adam(monkeypatch):
     """The baseline is the book's whole Trainer step: its Adam is the book's NumPy lines, not
     fastconv's fused kernel (which the fastconv runners do use)."""
-    from fastconv import optimizer
+    from fastconv.kernels import optim
 
     calls = []
-    real = optimizer.adam_update
-    monkeypatch.setattr(optimizer, "adam_update", lambda *a: calls.append(1) or real(*a))
+    real = optim.adam_update
+    monkeypatch.setattr(optim, "adam_update", lambda *a: calls.append(1) or real(*a))
     book = make_runner("numpy_im2col", "SimpleConvNet", "float64", 4)
     p0 = {k: v.copy() for k, v in book.network.params.items()}
     book.step()

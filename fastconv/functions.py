@@ -33,9 +33,14 @@ def relu_grad(x):
 
 
 def softmax(x):
-    """Softmax over the last axis, shifted by the max against overflow."""
-    x = x - np.max(x, axis=-1, keepdims=True)
-    return np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)
+    """Softmax over the last axis, shifted by the max against overflow.
+
+    The book's expression with ``np.exp(x)`` computed once, and the reductions called as
+    methods (``np.max`` and ``np.sum`` call them): the same numbers, sooner."""
+    x = np.asarray(x)
+    x = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def sum_squared_error(y, t):
@@ -53,7 +58,8 @@ def cross_entropy_error(y, t):
     outside -classes..classes-1, float indices, or labels for another batch size raise
     ValueError or TypeError naming ``t`` and the sizes.
     """
-    t = np.asarray(t)
+    if type(t) is not np.ndarray:
+        t = np.asarray(t)
     if y.ndim == 1:
         t = t.reshape(1, t.size)
         y = y.reshape(1, y.size)
@@ -69,8 +75,15 @@ def cross_entropy_error(y, t):
         raise ValueError(f"cross_entropy_error: y has {batch_size} rows, so t must hold "
                          f"{batch_size} labels or one-hot rows of shape {y.shape}, got shape "
                          f"{t.shape}")
-    _check_indices(t, y.shape)
-    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size
+    if t.dtype.kind not in "iub":
+        _check_indices(t, y.shape)
+    try:
+        picked = y[np.arange(batch_size), t]
+    except IndexError:  # an index out of range: NumPy's message names neither t nor classes
+        _check_indices(t, y.shape)
+        raise
+    # the book's -np.sum(...): the method, without the function's dispatch
+    return -np.log(picked + 1e-7).sum() / batch_size
 
 
 def _check_indices(t, y_shape):

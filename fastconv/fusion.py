@@ -14,7 +14,8 @@ gradient loop over a list of layers, with every run that :meth:`ConvRelu.span` a
 import numpy as np
 
 from .kernels import conv as conv_kernels
-from .layers import Convolution, Dropout, Pooling, Relu, _compute_dtype
+from .kernels._checks import layer_dtype
+from .layers import Affine, Convolution, Dropout, Pooling, Relu
 
 __all__ = ["ConvRelu", "forward_layers", "backward_layers"]
 
@@ -52,7 +53,7 @@ class ConvRelu:
     def forward(self, x):
         """``pool.forward(relu.forward(conv.forward(x)))``, or without the pool."""
         conv = self.conv
-        dt = _compute_dtype(np.asarray(x), conv.W)
+        dt = layer_dtype(np.asarray(x), conv.W)
         W, b, stride, pad = conv.W, conv.b, conv.stride, conv.pad
         out, mask, idx = conv_kernels.conv_relu_forward(x, W, b, stride, pad, dtype=dt,
                                                         pool=self.pool is not None)
@@ -85,14 +86,14 @@ class ConvRelu:
         ``conv.dW`` and ``conv.db``, returns dx (None when ``need_dx`` is False, for a
         network's input layer). ``dout`` is not written."""
         conv = self.conv
-        dt = _compute_dtype(conv.x, conv.W)
+        dt = layer_dtype(conv.x, conv.W)
         idx = None if self.pool is None else self.pool.window_idx
         dx, dW, db = conv_kernels.conv_relu_backward(dout, self.relu.mask, conv.x, conv.W,
                                                      conv.stride, conv.pad, dtype=dt,
                                                      need_dx=need_dx, idx=idx)
         # the dtype of the gradient conv.backward would get: relu.backward keeps dout's,
         # pool.backward returns its compute dtype
-        grad_dtype = np.asarray(dout).dtype if idx is None else _compute_dtype(np.asarray(dout))
+        grad_dtype = np.asarray(dout).dtype if idx is None else layer_dtype(np.asarray(dout))
         conv.dW = dW
         conv.db = db.astype(np.result_type(grad_dtype, np.float32), copy=False)  # the book's
         return dx  # np.sum(dout) has its dout's dtype
@@ -119,7 +120,7 @@ def forward_layers(layers, x, train_flg=None):
 def backward_layers(layers, dout):
     """The book's backward loop over ``layers`` in reverse order, with the runs
     :func:`forward_layers` fused done as one pass too. The first layer's dx is not needed
-    (nothing reads it), so a Convolution there skips it; returns None."""
+    (nothing reads it), so a Convolution or an Affine there skips it; returns None."""
     layers = list(layers)
     i = len(layers) - 1
     while i >= 0:
@@ -133,7 +134,7 @@ def backward_layers(layers, dout):
                     break
         else:
             layer = layers[i]
-            if isinstance(layer, Convolution) and i == 0:
+            if isinstance(layer, (Convolution, Affine)) and i == 0:
                 layer.backward(dout, need_dx=False)
             else:
                 dout = layer.backward(dout)

@@ -1,8 +1,10 @@
 """The book's ``common/layers.py``: same classes, constructors, attributes and numbers.
 
-Relu, Convolution, Pooling and AvgPooling call the Numba kernels of ``fastconv.kernels``;
-Affine's products run on fastconv's threads (``kernels.matmul``); SoftmaxWithLoss, Dropout,
-BatchNormalization and Sigmoid are already one or two NumPy calls and stay as in the book.
+Relu, Convolution, Pooling and AvgPooling call the Numba kernels of ``fastconv.kernels``
+(Relu below the sizes of :mod:`fastconv.sizes` the book's lines); SoftmaxWithLoss, Dropout,
+BatchNormalization and Sigmoid are one or two NumPy calls, as in the book. Affine's products
+are the book's ``np.dot``, after a convolution from ``sizes.AFFINE_THREADS_FROM`` on
+fastconv's threads (``kernels.matmul``).
 
 dtype rule (the book's): im2col returns float64, so Convolution and Pooling return float64
 whatever the input. With :func:`fastconv.config.set_keep_dtype` (float32 mode) they keep
@@ -10,22 +12,16 @@ float32 data and float32 parameters in float32.
 """
 import numpy as np
 
-from . import config
 from .functions import cross_entropy_error, sigmoid, softmax
-from .kernels import activation, conv, pooling
+from .kernels import _checks as chk, activation, conv, pooling
 from .kernels.matmul import matmul
+from .sizes import AFFINE_THREADS_FROM, BOOK_BELOW
 from .util import im2col
+
+_RELU_BOOK_BELOW = BOOK_BELOW["relu"]
 
 __all__ = ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "Dropout", "BatchNormalization",
            "Convolution", "Pooling", "AvgPooling"]
-
-
-def _compute_dtype(*arrays):
-    """float64 (the book's rule) unless float32 mode is on; then the result type of the
-    arrays (or dtypes)."""
-    if not config.keep_dtype():
-        return np.dtype(np.float64)
-    return np.result_type(*[getattr(a, "dtype", a) for a in arrays], np.float32)
 
 
 class Relu:
@@ -35,19 +31,22 @@ class Relu:
         self.mask = None
 
     def forward(self, x):
+        if type(x) is np.ndarray and x.size < _RELU_BOOK_BELOW:  # the book's lines
+            self.mask = mask = x <= 0
+            out = x.copy()
+            np.putmask(out, mask, 0)  # out[mask] = 0, in one call
+            return out
         out, self.mask = activation.relu_forward(x)
         return out
 
     def backward(self, dout):
+        try:  # small: the book's dout[mask] = 0, in one call
+            if dout.size < _RELU_BOOK_BELOW and dout.shape == self.mask.shape:
+                np.putmask(dout, self.mask, 0)
+                return dout
+        except AttributeError:  # not an array, or no forward yet: the kernel's wrapper says so
+            pass
         return activation.relu_backward(dout, self.mask)
-
-
-def _check_dout(func, dout, expected):
-    # elementwise backwards would broadcast a wrong-shaped dout silently
-    if expected is None:
-        raise ValueError(f"{func}: no forward pass to take the gradient of; call forward first")
-    if np.shape(dout) != tuple(expected):
-        raise ValueError(f"{func}: dout must have shape {tuple(expected)}, got {np.shape(dout)}")
 
 
 class Sigmoid:
@@ -63,8 +62,10 @@ class Sigmoid:
         return out
 
     def backward(self, dout):
-        _check_dout("Sigmoid.backward", dout, None if self.out is None else np.shape(self.out))
-        return dout * (1.0 - self.out) * self.out
+        out = self.out
+        if out is None or getattr(dout, "shape", None) != out.shape:
+            chk.dout_shape("Sigmoid.backward", dout, None if out is None else np.shape(out))
+        return dout * (1.0 - out) * out
 
 
 class Affine:
@@ -79,23 +80,36 @@ class Affine:
         self.db = None
 
     def forward(self, x):
-        self.original_x_shape = x.shape
-        x = x.reshape(x.shape[0], -1)
-        if x.shape[1] != self.W.shape[0]:
-            raise ValueError(f"Affine.forward: x has {x.shape[1]} features per sample (shape "
-                             f"{self.original_x_shape}) but W has shape {self.W.shape}")
-        self.x = x
-        return matmul(self.x, self.W) + self.b
+        shape = x.shape
+        x = x.reshape(shape[0], -1)
+        W = self.W
+        try:  # after a convolution, large products on fastconv's threads (see fastconv.sizes)
+            if len(shape) == 4 and x.shape[0] * W.size >= AFFINE_THREADS_FROM:
+                out = matmul(x, W) + self.b
+            else:
+                out = np.dot(x, W) + self.b
+        except ValueError:
+            if x.shape[1] != W.shape[0]:
+                raise ValueError(f"Affine.forward: x has {x.shape[1]} features per sample "
+                                 f"(shape {shape}) but W has shape {W.shape}") from None
+            raise
+        self.original_x_shape, self.x = shape, x
+        return out
 
-    def backward(self, dout):
-        expected = (self.x.shape[0], self.W.shape[1])
-        if dout.shape != expected:
-            raise ValueError(f"Affine.backward: dout must have shape {expected}, got "
-                             f"{dout.shape}")
-        dx = matmul(dout, self.W, trans_b=True)
-        self.dW = matmul(self.x, dout, trans_a=True)
-        self.db = np.sum(dout, axis=0)
-        return dx.reshape(*self.original_x_shape)
+    def backward(self, dout, need_dx=True):
+        """Set ``dW``, ``db`` and return dx; ``need_dx=False`` (not in the book: a network's
+        input layer, whose dx nobody reads) skips dx and returns None."""
+        x, W = self.x, self.W
+        if getattr(dout, "shape", None) != (x.shape[0], W.shape[1]):
+            raise ValueError(f"Affine.backward: dout must have shape {(x.shape[0], W.shape[1])}"
+                             f", got {np.shape(dout)}")
+        threads = len(self.original_x_shape) == 4 and x.shape[0] * W.size >= AFFINE_THREADS_FROM
+        self.dW = matmul(x, dout, trans_a=True) if threads else np.dot(x.T, dout)
+        self.db = dout.sum(axis=0)  # the book's np.sum(dout, axis=0), without its dispatch
+        if need_dx:
+            dx = matmul(dout, W, trans_b=True) if threads else np.dot(dout, W.T)
+            return dx.reshape(*self.original_x_shape)
+        return None
 
 
 class SoftmaxWithLoss:
@@ -113,7 +127,7 @@ class SoftmaxWithLoss:
         self.t = None  # labels: one-hot or indices
 
     def forward(self, x, t):
-        if np.ndim(x) != 2:
+        if getattr(x, "ndim", None) != 2 and np.ndim(x) != 2:
             raise ValueError(f"SoftmaxWithLoss.forward: x must be 2-D (batch, classes), got "
                              f"shape {np.shape(x)}")
         y = softmax(x)
@@ -153,7 +167,8 @@ class Dropout:
     def backward(self, dout):
         if self.mask is None:
             raise ValueError("Dropout.backward: no mask; call forward(x, train_flg=True) first")
-        _check_dout("Dropout.backward", dout, self.mask.shape)
+        if getattr(dout, "shape", None) != self.mask.shape:
+            chk.dout_shape("Dropout.backward", dout, self.mask.shape)
         return dout * self.mask
 
 
@@ -180,7 +195,7 @@ class BatchNormalization:
         self.dbeta = None
 
     def forward(self, x, train_flg=True):
-        if np.ndim(x) < 2:
+        if getattr(x, "ndim", 0) < 2:
             raise ValueError(f"BatchNormalization.forward: x must have a batch axis, (N, D) or "
                              f"(N, C, H, W), got shape {np.shape(x)}")
         self.input_shape = x.shape
@@ -193,7 +208,7 @@ class BatchNormalization:
     def __forward(self, x, train_flg):
         if self.running_mean is None:
             N, D = x.shape
-            dt = _compute_dtype(x)  # the book's float64, float32 in float32 mode
+            dt = chk.layer_dtype(x)  # the book's float64, float32 in float32 mode
             self.running_mean = np.zeros(D, dtype=dt)
             self.running_var = np.zeros(D, dtype=dt)
         if train_flg:
@@ -215,6 +230,10 @@ class BatchNormalization:
 
     def _check_sizes(self, D):
         # gamma * xn would broadcast a wrong-sized gamma silently (a size-1 one, say)
+        g, b, m, v = self.gamma, self.beta, self.running_mean, self.running_var
+        if (getattr(g, "size", -1) == getattr(b, "size", -1) == D
+                and getattr(m, "size", D) == getattr(v, "size", D) == D):
+            return  # all fit (the running statistics may not exist yet)
         for name in ("gamma", "beta", "running_mean", "running_var"):
             value = getattr(self, name)
             if value is not None and np.size(value) != D:
@@ -222,7 +241,8 @@ class BatchNormalization:
                                  f"sample but {name} has shape {np.shape(value)}")
 
     def backward(self, dout):
-        _check_dout("BatchNormalization.backward", dout, self.input_shape)
+        if getattr(dout, "shape", None) != self.input_shape or self.input_shape is None:
+            chk.dout_shape("BatchNormalization.backward", dout, self.input_shape)
         if dout.ndim != 2:
             dout = dout.reshape(dout.shape[0], -1)
         dx = self.__backward(dout)
@@ -276,7 +296,7 @@ class Convolution:
         return self.W.reshape(self.W.shape[0], -1).T
 
     def forward(self, x):
-        dt = _compute_dtype(x, self.W)
+        dt = chk.layer_dtype(x, self.W)
         out = conv.conv_forward(x, self.W, self.b, self.stride, self.pad, dtype=dt)
         self.x = x
         return out
@@ -285,7 +305,7 @@ class Convolution:
         """Set ``dW``, ``db`` and return dx; ``need_dx=False`` (not in the book: for a
         network's input layer, whose dx nobody reads) skips dx and returns None."""
         dx, self.dW, db = conv.conv_backward(dout, self.x, self.W, self.stride, self.pad,
-                                             dtype=_compute_dtype(self.x, self.W),
+                                             dtype=chk.layer_dtype(self.x, self.W),
                                              need_dx=need_dx)
         # the book's db is np.sum(dout), so it has dout's dtype
         self.db = db.astype(np.result_type(np.asarray(dout).dtype, np.float32), copy=False)
@@ -313,7 +333,7 @@ class _PoolingBase:
         self._x_shape = None if value is None else np.shape(value)
 
     def _dtype(self, x):
-        return _compute_dtype(np.asarray(x))
+        return chk.layer_dtype(np.asarray(x))
 
 
 class Pooling(_PoolingBase):

@@ -5,9 +5,16 @@ formulas in the book's order, so a run follows the book's numbers.
 """
 import numpy as np
 
-from .kernels.optim import adam_update
+from .sizes import BOOK_BELOW
 
 __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
+
+
+def _fused_adam():
+    # imported when first used: Numba then loads only once a kernel is needed, so that
+    # `python -m fastconv run` (whose cli imports the trainer) starts a script sooner
+    from .kernels.optim import adam_update
+    return adam_update
 
 
 def _zeros_like_all(params):
@@ -109,9 +116,11 @@ class Adam:
         self.iter += 1
         lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for key in params.keys():
-            # float64 (the book's dtype): one fused pass, the same bits
-            if adam_update(params[key], grads[key], self.m[key], self.v[key], lr_t,
-                           self.beta1, self.beta2, 1e-7):
+            # float64 (the book's dtype): one fused pass, the same bits; small arrays (sizes)
+            # run the book's lines, which cost less there than a kernel call
+            if (getattr(params[key], "size", 0) >= BOOK_BELOW["adam"]
+                    and _fused_adam()(params[key], grads[key], self.m[key], self.v[key], lr_t,
+                                      self.beta1, self.beta2, 1e-7)):
                 continue
             self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
             self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])

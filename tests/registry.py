@@ -224,15 +224,29 @@ def strided_avgpool_backward(dout, x_shape, PH, PW, stride, pad):
 
 
 # ------------------------------------------------------------------------------ fastconv ----
+def _sized_kernels():
+    from fastconv.kernels import activation, im2col, pooling
+    return [k for module in (activation, im2col, pooling) for k in vars(module).values()
+            if isinstance(k, config._Kernel)]
+
+
 @contextmanager
 def numba_variant(parallel):
-    """Run fastconv's parallel (True) or serial (False) kernels inside the block."""
+    """Run fastconv's parallel (True) or serial (False) kernels inside the block; parallel
+    at every size (below ``fastconv.sizes.SERIAL_BELOW`` fastconv itself runs serial ones)."""
     before = config.parallel_enabled()
+    kernels = _sized_kernels()
+    below = [k.serial_below for k in kernels]
     config.set_parallel(parallel)
+    if parallel:
+        for k in kernels:
+            k.serial_below = 0
     try:
         yield
     finally:
         config.set_parallel(before)
+        for k, n in zip(kernels, below):
+            k.serial_below = n
 
 
 def _fc_conv_forward(x, W, b, stride, pad):

@@ -7,6 +7,8 @@ import operator
 
 import numpy as np
 
+from .. import config
+
 
 def as_int(func, name, value, minimum):
     """``value`` as a Python int >= ``minimum``; TypeError for non-integers."""
@@ -100,3 +102,20 @@ def float_dtype(x, W, dtype):
     if dt not in (np.float32, np.float64):
         raise TypeError(f"the convolution computes in float32 or float64, not {dt}")
     return dt
+
+
+def layer_dtype(*arrays):
+    """What a layer computes in: float64 (the book's rule) unless float32 mode is on; then
+    the result type of the arrays (or dtypes), at least float32."""
+    if not config.keep_dtype():
+        return np.dtype(np.float64)
+    return np.result_type(*[getattr(a, "dtype", a) for a in arrays], np.float32)
+
+
+def dout_shape(func, dout, expected):
+    """ValueError unless ``dout`` has shape ``expected`` (None: no forward pass yet): an
+    elementwise backward would broadcast a wrong-shaped dout silently."""
+    if expected is None:
+        raise ValueError(f"{func}: no forward pass to take the gradient of; call forward first")
+    if np.shape(dout) != tuple(expected):
+        raise ValueError(f"{func}: dout must have shape {tuple(expected)}, got {np.shape(dout)}")

@@ -2,12 +2,13 @@
 import numpy as np
 from numba import prange
 
+from .. import sizes
 from ..config import kernel
 from . import _checks as chk
 
 # Below this many values the serial loop runs: inside a training step (threads cold, or
 # BLAS's just busy) a parallel launch costs more than the loop on arrays this small.
-SERIAL_BELOW = 1 << 17
+SERIAL_BELOW = sizes.SERIAL_BELOW["relu"]
 
 
 @kernel(serial_below=SERIAL_BELOW)

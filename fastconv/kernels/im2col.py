@@ -7,12 +7,16 @@ transpose of the book's; with it a whole batch is one GEMM ``W(FN, K) @ col(K, N
 import numpy as np
 from numba import prange
 
+from .. import sizes
 from ..config import kernel
 from . import _checks as chk
 from ._index import gather, scatter_add, valid_range
 
+# fewer values in col than this: the serial loops (waking threads costs more than they save)
+SERIAL_BELOW = sizes.SERIAL_BELOW["im2col"]
 
-@kernel
+
+@kernel(serial_below=SERIAL_BELOW)
 def _im2col(x, FH, FW, stride, pad, col):
     N, C, H, W = x.shape
     out_h = (H + 2 * pad - FH) // stride + 1
@@ -33,7 +37,7 @@ def _im2col(x, FH, FW, stride, pad, col):
                                 col[row, base + fw] = 0
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _col2im(col, N, C, H, W, FH, FW, stride, pad, img):
     # One (n, c) plane per iteration: no two iterations touch the same cell, and each cell sums
     # its contributions in the book's order (fh, fw ascending, starting from 0.0), so the result
@@ -54,7 +58,7 @@ def _col2im(col, N, C, H, W, FH, FW, stride, pad, img):
                                 stride, col[row0 + ow_lo:row0 + ow_hi, k])
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _unfold(x, FH, FW, stride, pad, col):
     # col[(c*FH + fh)*FW + fw, (n*out_h + oh)*out_w + ow]: every (row, n) block is a run of
     # contiguous writes (slice copies for unit stride), and the whole batch is then one GEMM
@@ -84,7 +88,7 @@ def _unfold(x, FH, FW, stride, pad, col):
             row[base + oh_hi * out_w:base + P] = 0
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _fold(col, H, W, FH, FW, stride, pad, img):
     # Race-free like _col2im: one (n, c) plane per iteration, taps summed in (fh, fw) order.
     N, C = img.shape[0], img.shape[1]
@@ -129,7 +133,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     N, C, H, W = x.shape
     out_h, out_w = chk.out_size("im2col", H, W, FH, FW, stride, pad)
     col = np.empty((N * out_h * out_w, C * FH * FW), dtype=np.float64)
-    _im2col(chk.contiguous(x), FH, FW, stride, pad, col)
+    _im2col.sized(col.size)(chk.contiguous(x), FH, FW, stride, pad, col)
     return col
 
 
@@ -163,7 +167,8 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
             f"{(N, C, H, W)} with a {FH}x{FW} window, stride {stride}, pad {pad} needs "
             f"{expected} ({expected[0] * expected[1]} values)")
     img = np.zeros((N, C, H, W), dtype=np.float64)
-    _col2im(chk.contiguous(col.reshape(expected)), N, C, H, W, FH, FW, stride, pad, img)
+    _col2im.sized(col.size)(chk.contiguous(col.reshape(expected)), N, C, H, W, FH, FW, stride,
+                            pad, img)
     return img
 
 
@@ -177,7 +182,7 @@ def unfold(x, filter_h, filter_w, stride=1, pad=0, dtype=None):
     if dtype is None:
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
     col = np.empty((C * FH * FW, N * out_h * out_w), dtype=dtype)
-    _unfold(chk.contiguous(x), FH, FW, stride, pad, col)
+    _unfold.sized(col.size)(chk.contiguous(x), FH, FW, stride, pad, col)
     return col
 
 
@@ -189,5 +194,5 @@ def fold(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     out_h, out_w = chk.out_size("fold", H, W, FH, FW, stride, pad)
     chk.check_shape("fold", "col", col, (C * FH * FW, N * out_h * out_w))
     img = np.empty((N, C, H, W), dtype=col.dtype)
-    _fold(chk.contiguous(col), H, W, FH, FW, stride, pad, img)
+    _fold.sized(col.size)(chk.contiguous(col), H, W, FH, FW, stride, pad, img)
     return img

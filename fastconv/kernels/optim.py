@@ -8,10 +8,11 @@ thread (:func:`~fastconv.kernels._launch.launch`).
 """
 import numpy as np
 
+from .. import sizes
 from ._launch import launch, launchable, threads
 
 
-SERIAL_BELOW = 1 << 14  # values; fewer: one run, since starting threads costs more
+SERIAL_BELOW = sizes.SERIAL_BELOW["adam"]  # values; fewer: one run (waking threads costs more)
 
 
 @launchable

@@ -11,8 +11,12 @@ never picks a padded cell (it pads with -inf), average pooling counts padded cel
 import numpy as np
 from numba import prange
 
+from .. import sizes
 from ..config import helper, inline, kernel
 from . import _checks as chk
+
+# fewer input values than this: the serial loops (waking threads costs more than they save)
+SERIAL_BELOW = sizes.SERIAL_BELOW["pooling"]
 
 
 @helper
@@ -58,7 +62,7 @@ def _first_nan_padded(xp, h0, w0, PH, PW):
     return 0
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _maxpool_forward(x, PH, PW, stride, pad, out, idx):
     # idx[n, c, oh, ow] = window position of the maximum (plane layout: contiguous writes)
     N, C, H, W = x.shape
@@ -94,7 +98,7 @@ def _maxpool_forward(x, PH, PW, stride, pad, out, idx):
                 idx[n, c, oh, ow] = k_best
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _maxpool_forward_2x2(x, stride, out, idx):
     # The book's networks pool 2x2: unrolled, because a window size known only at run time
     # keeps LLVM from turning the compares into branch-free selects.
@@ -145,7 +149,7 @@ def _maxpool_plane_2x2s2(xp, o, ix):
                     irow[ow] = _first_nan(xp, 2 * oh, 2 * ow, 2, 2)
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _maxpool_forward_2x2s2(x, out, idx):
     # the book's pooling exactly (2x2, stride 2), a plane per iteration
     C = x.shape[1]
@@ -155,7 +159,7 @@ def _maxpool_forward_2x2s2(x, out, idx):
         _maxpool_plane_2x2s2(x[n, c], out[n, c], idx[n, c])
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _maxpool_forward_valid(x, PH, PW, stride, out, idx):
     # pad == 0: every window lies inside the input, so no bounds checks in the hot loop
     N, C = x.shape[0], x.shape[1]
@@ -188,7 +192,7 @@ def _maxpool_forward_valid(x, PH, PW, stride, out, idx):
                 idx[n, c, oh, ow] = k_best
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _maxpool_backward(dout, idx, PH, PW, stride, pad, dx):
     N, C, H, W = dx.shape
     out_h, out_w = dout.shape[2], dout.shape[3]
@@ -223,7 +227,7 @@ def _maxpool_plane_backward_2x2s2(g, ix, d):
             d[2 * oh + ((k >> 1) & 1), 2 * ow + (k & 1)] = 0.0 + grow[ow]
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _maxpool_backward_2x2s2(dout, idx, dx):
     C = dx.shape[1]
     for p in prange(dx.shape[0] * C):
@@ -243,7 +247,7 @@ def plane_arg_max(arg_max, out_shape):
     return arg_max.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _avgpool_forward(x, PH, PW, stride, pad, out):
     N, C, H, W = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
@@ -264,7 +268,7 @@ def _avgpool_forward(x, PH, PW, stride, pad, out):
                 out[n, c, oh, ow] = s * scale
 
 
-@kernel
+@kernel(serial_below=SERIAL_BELOW)
 def _avgpool_backward(dout, PH, PW, stride, pad, dx):
     N, C, H, W = dx.shape
     out_h, out_w = dout.shape[2], dout.shape[3]
@@ -321,13 +325,13 @@ def maxpool_forward(x, pool_h, pool_w, stride=2, pad=0, dtype=None, layout="book
     out = np.empty(oshape, dtype=_out_dtype(x, dtype))
     idx = np.empty(oshape, dtype=np.int8 if PH * PW <= 127 else np.int32)
     if pad == 0 and PH == 2 and PW == 2 and stride == 2:
-        _maxpool_forward_2x2s2(chk.contiguous(x), out, idx)
+        _maxpool_forward_2x2s2.sized(x.size)(chk.contiguous(x), out, idx)
     elif pad == 0 and PH == 2 and PW == 2:
-        _maxpool_forward_2x2(chk.contiguous(x), stride, out, idx)
+        _maxpool_forward_2x2.sized(x.size)(chk.contiguous(x), stride, out, idx)
     elif pad == 0:
-        _maxpool_forward_valid(chk.contiguous(x), PH, PW, stride, out, idx)
+        _maxpool_forward_valid.sized(x.size)(chk.contiguous(x), PH, PW, stride, out, idx)
     else:
-        _maxpool_forward(chk.contiguous(x), PH, PW, stride, pad, out, idx)
+        _maxpool_forward.sized(x.size)(chk.contiguous(x), PH, PW, stride, pad, out, idx)
     return out, (book_arg_max(idx) if layout == "book" else idx)
 
 
@@ -354,10 +358,11 @@ def maxpool_backward(dout, arg_max, x_shape, pool_h, pool_w, stride=2, pad=0, dt
     chk.check_shape("maxpool_backward", "arg_max", arg_max, oshape)
     dx = np.empty(tuple(x_shape), dtype=_out_dtype(dout, dtype))
     if pad == 0 and PH == 2 and PW == 2 and stride == 2 and arg_max.dtype == np.int8:
-        _maxpool_backward_2x2s2(chk.contiguous(dout), chk.contiguous(arg_max), dx)
+        _maxpool_backward_2x2s2.sized(dx.size)(chk.contiguous(dout), chk.contiguous(arg_max),
+                                               dx)
     else:
-        _maxpool_backward(chk.contiguous(dout), chk.contiguous(arg_max), PH, PW, stride, pad,
-                          dx)
+        _maxpool_backward.sized(dx.size)(chk.contiguous(dout), chk.contiguous(arg_max), PH, PW,
+                                          stride, pad, dx)
     return dx
 
 
@@ -365,7 +370,7 @@ def avgpool_forward(x, pool_h, pool_w, stride=2, pad=0, dtype=None):
     """Average pooling (padded cells count as zeros). Returns (N, C, out_h, out_w)."""
     x, PH, PW, stride, pad, oshape = _check("avgpool_forward", x, pool_h, pool_w, stride, pad)
     out = np.empty(oshape, dtype=_out_dtype(x, dtype))
-    _avgpool_forward(chk.contiguous(x), PH, PW, stride, pad, out)
+    _avgpool_forward.sized(x.size)(chk.contiguous(x), PH, PW, stride, pad, out)
     return out
 
 
@@ -380,5 +385,5 @@ def avgpool_backward(dout, x_shape, pool_h, pool_w, stride=2, pad=0, dtype=None)
     dout = chk.as_array("avgpool_backward", "dout", dout)
     chk.check_shape("avgpool_backward", "dout", dout, oshape)
     dx = np.empty(tuple(x_shape), dtype=_out_dtype(dout, dtype))
-    _avgpool_backward(chk.contiguous(dout), PH, PW, stride, pad, dx)
+    _avgpool_backward.sized(dx.size)(chk.contiguous(dout), PH, PW, stride, pad, dx)
     return dx

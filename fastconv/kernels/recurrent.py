@@ -70,6 +70,32 @@ def _add_vecmat(acc, v, M):
         j += 1
 
 
+@helper
+def _add_vecmat_rows(acc, V, M):
+    """``acc[r] += V[:, r] @ M`` for every row r (acc (k, m), V (J, k), M (J, m)), each
+    acc[r, i] adding its J terms in order, as :func:`_add_vecmat`.
+
+    Four rows of acc a pass: each row of M is read once for four rows of acc, not once for
+    each, with the same additions in the same order."""
+    J, k = V.shape
+    r = 0
+    while r + 4 <= k:
+        a0, a1, a2, a3 = acc[r], acc[r + 1], acc[r + 2], acc[r + 3]
+        for j in range(J):
+            m = M[j]
+            v0, v1, v2, v3 = V[j, r], V[j, r + 1], V[j, r + 2], V[j, r + 3]
+            for i in range(m.shape[0]):
+                mi = m[i]
+                a0[i] += v0 * mi
+                a1[i] += v1 * mi
+                a2[i] += v2 * mi
+                a3[i] += v3 * mi
+        r += 4
+    while r < k:
+        _add_vecmat(acc[r], V[:, r], M)
+        r += 1
+
+
 @helper(python=True)
 def _rnn_forward(x, UT, WT, h0, act, h):
     # UT (n, units) and WT (units, units) are U.T and W.T: rows along the units
@@ -94,14 +120,15 @@ def _rnn_backward(x, U, W, h0, h, dout, act, delta, dU, dW, dx):
             delta[t, i] = (dout[t, i] + carry[i]) * _slope(h[t, i], act)
         carry[:] = 0
         _add_vecmat(carry, delta[t], W)
-        _add_vecmat(dx[t], delta[t], U)
-    # gradients of U and W: sums over the time steps in increasing order
-    for i in range(units):
-        _add_vecmat(dU[i], delta[:, i], x)
-        if T > 0:
+    # dx[t] = delta[t] @ U, and the gradients of U and W: sums over the time steps in
+    # increasing order (step 0 started from h0, step t from h[t-1])
+    _add_vecmat_rows(dx, delta.T, U)
+    _add_vecmat_rows(dU, delta, x)
+    if T > 0:
+        for i in range(units):
             for j in range(units):
-                dW[i, j] += delta[0, i] * h0[j]  # step 0 started from h0, step t from h[t-1]
-            _add_vecmat(dW[i], delta[1:, i], h[:-1])
+                dW[i, j] += delta[0, i] * h0[j]
+        _add_vecmat_rows(dW, delta[1:], h[:-1])
 
 
 def _activation_index(func, activation):

@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..fusion import backward_layers
 from ..gradient import numerical_gradient
 from ..layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss
 
@@ -128,9 +129,7 @@ class MultiLayerNet:
         return {key: numerical_gradient(loss_W, self.params[key]) for key in self._param_keys()}
 
     def _backward(self):
-        dout = self.last_layer.backward(1)
-        for layer in reversed(list(self.layers.values())):
-            dout = layer.backward(dout)
+        backward_layers(self.layers.values(), self.last_layer.backward(1))  # Affine1: no dx
 
     def gradient(self, x, t):
         """Gradients ``W1, b1, ...`` by backpropagation (weight decay added to the dW)."""

@@ -3,6 +3,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..fusion import backward_layers
 from ..gradient import numerical_gradient
 from ..layers import Affine, Relu, SoftmaxWithLoss
 from .multi_layer_net import one_batch_accuracy
@@ -58,9 +59,7 @@ class TwoLayerNet:
     def gradient(self, x, t):
         """Gradients ``W1, b1, W2, b2`` by backpropagation."""
         self.loss(x, t)
-        dout = self.lastLayer.backward(1)
-        for layer in reversed(list(self.layers.values())):
-            dout = layer.backward(dout)
+        backward_layers(self.layers.values(), self.lastLayer.backward(1))  # Affine1: no dx
         grads = {}
         grads['W1'], grads['b1'] = self.layers['Affine1'].dW, self.layers['Affine1'].db
         grads['W2'], grads['b2'] = self.layers['Affine2'].dW, self.layers['Affine2'].db
