@@ -7,11 +7,11 @@ are the book's ``np.dot``, after a convolution from ``sizes.AFFINE_THREADS_FROM`
 fastconv's threads (``kernels.matmul``).
 
 dtype rule (the book's): im2col returns float64, so Convolution and Pooling return float64
-whatever the input. With :func:`fastconv.config.set_keep_dtype` (float32 mode) they keep
-float32 data and float32 parameters in float32.
+whatever the input; in float32 mode (:func:`fastconv.config.set_keep_dtype`) float32 stays.
 """
 import numpy as np
 
+from . import config
 from .functions import cross_entropy_error, sigmoid, softmax
 from .kernels import _checks as chk, activation, conv, pooling
 from .kernels.matmul import matmul
@@ -97,8 +97,7 @@ class Affine:
         return out
 
     def backward(self, dout, need_dx=True):
-        """Set ``dW``, ``db`` and return dx; ``need_dx=False`` (not in the book: a network's
-        input layer, whose dx nobody reads) skips dx and returns None."""
+        """Set ``dW``, ``db`` and return dx (None with ``need_dx=False``, not in the book)."""
         x, W = self.x, self.W
         if getattr(dout, "shape", None) != (x.shape[0], W.shape[1]):
             raise ValueError(f"Affine.backward: dout must have shape {(x.shape[0], W.shape[1])}"
@@ -302,8 +301,7 @@ class Convolution:
         return out
 
     def backward(self, dout, need_dx=True):
-        """Set ``dW``, ``db`` and return dx; ``need_dx=False`` (not in the book: for a
-        network's input layer, whose dx nobody reads) skips dx and returns None."""
+        """Set ``dW``, ``db`` and return dx (None with ``need_dx=False``, not in the book)."""
         dx, self.dW, db = conv.conv_backward(dout, self.x, self.W, self.stride, self.pad,
                                              dtype=chk.layer_dtype(self.x, self.W),
                                              need_dx=need_dx)
